@@ -1,0 +1,107 @@
+// Model configurations: attention, feed-forward and whole-model shapes, their validation,
+// loading from a HuggingFace config.json, and the built-in presets.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace infercost {
+
+// Thrown for any config that cannot work; what() names the field and the allowed range.
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+enum class AttentionKind { mha, gqa, mqa, mla };
+std::string_view to_string(AttentionKind kind);
+
+// One attention layer. MHA/GQA/MQA use n_heads, n_kv_heads, head_dim; MLA uses the lora ranks
+// and the per-head dimensions (DeepSeek-V2 §2.1), with n_kv_heads == n_heads by convention.
+struct AttentionConfig {
+  AttentionKind kind = AttentionKind::mha;
+  int n_heads = 0;
+  int n_kv_heads = 0;
+  int head_dim = 0;         // MHA/GQA/MQA: d_h
+  bool qkv_bias = false;    // Qwen2 carries a bias on the q, k, v projections
+  // MLA only.
+  int q_lora_rank = 0;      // 0: no query compression (q = W_Q h), as in DeepSeek-V2-Lite
+  int kv_lora_rank = 0;
+  int qk_nope_head_dim = 0;
+  int qk_rope_head_dim = 0;
+  int v_head_dim = 0;
+
+  int group_size() const { return n_heads / n_kv_heads; }  // query heads per KV head
+  int qk_head_dim() const { return qk_nope_head_dim + qk_rope_head_dim; }  // MLA
+
+  bool operator==(const AttentionConfig&) const = default;
+};
+
+enum class RouterKind {
+  softmax,  // DeepSeek-V2 and Mixtral: s = softmax(u·e); group-limited by each group's best score
+  sigmoid,  // DeepSeek-V3: s = sigmoid(u·e), selection by s + bias, groups by sum of best two
+};
+std::string_view to_string(RouterKind kind);
+
+// DeepSeekMoE (and Mixtral, which is the special case of no shared experts).
+struct MoeConfig {
+  int n_routed_experts = 0;
+  int n_shared_experts = 0;
+  int top_k = 0;                      // num_experts_per_tok
+  int expert_intermediate_size = 0;   // moe_intermediate_size; each expert is a SwiGLU FFN
+  int n_group = 1;                    // group-limited routing: experts split into n_group groups
+  int topk_group = 1;                 // ... of which the best topk_group are kept
+  RouterKind router = RouterKind::softmax;
+  bool norm_topk_prob = false;        // renormalise the selected gates to sum 1
+  double routed_scaling_factor = 1.0;
+
+  int experts_per_group() const { return n_routed_experts / n_group; }
+
+  bool operator==(const MoeConfig&) const = default;
+};
+
+// A whole decoder-only model. Layers [0, first_k_dense_replace) use a dense SwiGLU FFN of width
+// intermediate_size; the others use the MoE when there is one.
+struct ModelConfig {
+  std::string name;
+  int hidden_size = 0;
+  int num_layers = 0;
+  int vocab_size = 0;
+  int max_position_embeddings = 0;
+  double rms_norm_eps = 1e-6;
+  double rope_theta = 10000.0;
+  bool tie_word_embeddings = false;
+  AttentionConfig attention;
+  int intermediate_size = 0;          // dense SwiGLU width (unused when every layer is MoE)
+  std::optional<MoeConfig> moe;
+  int first_k_dense_replace = 0;
+
+  bool is_moe_layer(int layer) const { return moe.has_value() && layer >= first_k_dense_replace; }
+  int num_moe_layers() const { return moe ? num_layers - first_k_dense_replace : 0; }
+  int num_dense_layers() const { return num_layers - num_moe_layers(); }
+
+  bool operator==(const ModelConfig&) const = default;
+};
+
+// Checks every field; throws ConfigError naming the first field out of range.
+void validate(const AttentionConfig& attention);
+void validate(const MoeConfig& moe);
+void validate(const ModelConfig& model);
+
+// Parses the text of a HuggingFace config.json (field names as in the public files; unknown fields
+// ignored). `source` names the file in error messages. The result is validated.
+ModelConfig parse_model_config(std::string_view json_text, const std::string& source = "config");
+ModelConfig load_model_config(const std::filesystem::path& path);
+
+// Built-in presets, each copied from the model's public config.json (sources in presets.cpp).
+std::vector<std::string> preset_names();
+std::optional<ModelConfig> find_preset(std::string_view name);
+// A preset name or a path to a config.json; throws ConfigError when neither.
+ModelConfig resolve_model(const std::string& name_or_path);
+
+}  // namespace infercost

@@ -1,0 +1,48 @@
+// One layer's key/value cache: per token, one row in each of its streams ("k" and "v" for
+// MHA/GQA/MQA, "latent" and "k_rope" for absorbed MLA), stored in the cache's dtype.
+#pragma once
+
+#include <cstddef>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "infercost/weights.hpp"
+
+namespace infercost {
+
+struct KvStream {
+  std::string name;
+  std::size_t width;  // elements per token
+};
+
+class KvCache {
+ public:
+  KvCache() = default;
+  // Allocates room for `capacity` tokens up front, as a serving engine would.
+  KvCache(std::vector<KvStream> streams, DType dtype, std::size_t capacity);
+
+  DType dtype() const { return dtype_; }
+  std::size_t size() const { return size_; }          // tokens stored
+  std::size_t capacity() const { return capacity_; }
+  const std::vector<KvStream>& streams() const { return streams_; }
+  std::size_t elements_per_token() const;
+  std::size_t bytes_per_token() const { return elements_per_token() * size_of(dtype_); }
+  std::size_t allocated_bytes() const;               // capacity × bytes_per_token
+
+  // Makes room for one more token and returns its index; throws std::length_error when full.
+  std::size_t push();
+  // Stores (rounded to the cache dtype) / loads as fp32 the row of `stream` for `token`.
+  void write(std::size_t stream, std::size_t token, const float* row);
+  void read(std::size_t stream, std::size_t token, float* row) const;
+  // The raw storage of a stream: [capacity, width] in the cache dtype, for kernels.
+  const Matrix& storage(std::size_t stream) const { return data_[stream]; }
+
+ private:
+  std::vector<KvStream> streams_;
+  DType dtype_ = DType::f32;
+  std::size_t capacity_ = 0, size_ = 0;
+  std::vector<Matrix> data_;
+};
+
+}  // namespace infercost

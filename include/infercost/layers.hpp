@@ -1,0 +1,57 @@
+// The layers a transformer block is composed of, built from a config with seeded random weights.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "infercost/config.hpp"
+#include "infercost/kv_cache.hpp"
+
+namespace infercost {
+
+// Everything a layer needs besides its own config: the model width, the weights' storage type
+// and the seed of its random weights.
+struct LayerContext {
+  int hidden_size = 0;
+  DType weight_dtype = DType::f32;
+  std::uint64_t seed = 0;
+  double rope_theta = 10000.0;
+  double rms_norm_eps = 1e-6;
+};
+
+// Which MLA computation to run (DESIGN.md): both compute the same function from the same weights.
+enum class MlaForm {
+  naive,     // decompress k_C, k_R, v per head into the cache; then ordinary attention
+  absorbed,  // cache (c_KV, k_R) only; W_UK folded into the query, W_UV applied after
+};
+
+class Attention {
+ public:
+  virtual ~Attention() = default;
+  // Processes T new tokens at positions cache.size() .. cache.size()+T-1: appends their cache
+  // rows, and writes for each the causal attention over every cached token up to itself,
+  // through the output projection. x, y: [T, hidden_size], x already normalised.
+  // Prefill is forward() on an empty cache; decode is forward() with T = 1.
+  virtual void forward(const float* x, std::size_t T, KvCache& cache, float* y) const = 0;
+  // An empty cache of this layer's layout with room for `capacity` tokens.
+  virtual KvCache make_cache(std::size_t capacity, DType cache_dtype) const = 0;
+  virtual std::size_t weight_bytes() const = 0;
+};
+
+// MHA/GQA/MQA or MLA (in the given form), from attention.kind.
+std::unique_ptr<Attention> make_attention(const AttentionConfig& attention, const LayerContext& ctx,
+                                          MlaForm form = MlaForm::absorbed);
+
+class FeedForward {
+ public:
+  virtual ~FeedForward() = default;
+  // x, y: [T, hidden_size], x already normalised. y is the FFN output (the block adds the residual).
+  virtual void forward(const float* x, std::size_t T, float* y) const = 0;
+  virtual std::size_t weight_bytes() const = 0;
+};
+
+std::unique_ptr<FeedForward> make_dense_ffn(int intermediate_size, const LayerContext& ctx);
+std::unique_ptr<FeedForward> make_moe_ffn(const MoeConfig& moe, const LayerContext& ctx);
+
+}  // namespace infercost

@@ -1,0 +1,54 @@
+// Weight matrices and their seeded random initialisation.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "infercost/buffer.hpp"
+#include "infercost/dtype.hpp"
+
+namespace infercost {
+
+// A weight W of shape [rows = out_features, cols = in_features], row-major, applied as y = x Wᵀ
+// (the layout of PyTorch and the public checkpoints). Stored in fp32 or bf16.
+class Matrix {
+ public:
+  Matrix() = default;
+  Matrix(std::size_t rows, std::size_t cols, DType dtype);
+
+  std::size_t rows() const { return rows_; }
+  std::size_t cols() const { return cols_; }
+  DType dtype() const { return dtype_; }
+  std::size_t bytes() const { return f32_.bytes() + bf16_.bytes(); }
+  bool empty() const { return rows_ == 0; }
+
+  const float* f32() const { return f32_.data(); }       // valid when dtype() == f32
+  const bf16_t* bf16() const { return bf16_.data(); }    // valid when dtype() == bf16
+  float* f32() { return f32_.data(); }
+  bf16_t* bf16() { return bf16_.data(); }
+  float at(std::size_t row, std::size_t col) const;       // element as fp32, whatever the storage
+  void set(std::size_t row, std::size_t col, float value);  // rounds to the storage type
+
+ private:
+  std::size_t rows_ = 0, cols_ = 0;
+  DType dtype_ = DType::f32;
+  Buffer<float> f32_;
+  Buffer<bf16_t> bf16_;
+};
+
+// Reproducible random numbers: element i of stream `seed` is a pure function of (seed, i), so
+// the same bytes come out on every run and at every thread count.
+std::uint64_t mix_seed(std::uint64_t seed, std::string_view name);  // a named sub-stream
+float uniform(std::uint64_t seed, std::uint64_t index);             // in [-1, 1)
+
+// Fills with uniform values of variance 1/cols (range ±sqrt(3/cols)), so y = x Wᵀ keeps
+// activations O(1) when x is O(1).
+void fill_random(Matrix& w, std::uint64_t seed);
+void fill_uniform(float* dst, std::size_t n, std::uint64_t seed, float scale);
+
+// A matrix of the given shape filled by fill_random from the named sub-stream of `seed`.
+Matrix random_matrix(std::size_t rows, std::size_t cols, DType dtype, std::uint64_t seed,
+                     std::string_view name);
+
+}  // namespace infercost

@@ -1,0 +1,72 @@
+#include "infercost/weights.hpp"
+
+#include <cmath>
+
+namespace infercost {
+
+Matrix::Matrix(std::size_t rows, std::size_t cols, DType dtype) : rows_(rows), cols_(cols), dtype_(dtype) {
+  if (dtype == DType::f32)
+    f32_ = Buffer<float>(rows * cols);
+  else
+    bf16_ = Buffer<bf16_t>(rows * cols);
+}
+
+float Matrix::at(std::size_t row, std::size_t col) const {
+  const std::size_t i = row * cols_ + col;
+  return dtype_ == DType::f32 ? f32_[i] : from_bf16(bf16_[i]);
+}
+
+void Matrix::set(std::size_t row, std::size_t col, float value) {
+  const std::size_t i = row * cols_ + col;
+  if (dtype_ == DType::f32)
+    f32_[i] = value;
+  else
+    bf16_[i] = to_bf16(value);
+}
+
+namespace {
+// splitmix64 finaliser: a strong 64-bit mix, cheap enough to call once per element.
+std::uint64_t splitmix64(std::uint64_t x) {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+}  // namespace
+
+std::uint64_t mix_seed(std::uint64_t seed, std::string_view name) {
+  std::uint64_t h = 0xcbf29ce484222325ull;  // FNV-1a over the name
+  for (char c : name) h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ull;
+  return splitmix64(seed ^ h);
+}
+
+float uniform(std::uint64_t seed, std::uint64_t index) {
+  const std::uint64_t bits = splitmix64(seed ^ splitmix64(index));
+  return static_cast<float>(static_cast<double>(bits >> 40) * 0x1.0p-23 - 1.0);  // 24 bits -> [-1, 1)
+}
+
+void fill_uniform(float* dst, std::size_t n, std::uint64_t seed, float scale) {
+#pragma omp parallel for schedule(static)
+  for (std::size_t i = 0; i < n; ++i) dst[i] = scale * uniform(seed, i);
+}
+
+void fill_random(Matrix& w, std::uint64_t seed) {
+  const float scale = std::sqrt(3.0f / static_cast<float>(w.cols()));
+  const std::size_t n = w.rows() * w.cols();
+  if (w.dtype() == DType::f32) {
+    fill_uniform(w.f32(), n, seed, scale);
+  } else {
+    bf16_t* dst = w.bf16();
+#pragma omp parallel for schedule(static)
+    for (std::size_t i = 0; i < n; ++i) dst[i] = to_bf16(scale * uniform(seed, i));
+  }
+}
+
+Matrix random_matrix(std::size_t rows, std::size_t cols, DType dtype, std::uint64_t seed,
+                     std::string_view name) {
+  Matrix w(rows, cols, dtype);
+  fill_random(w, mix_seed(seed, name));
+  return w;
+}
+
+}  // namespace infercost
