@@ -55,3 +55,36 @@ std::unique_ptr<FeedForward> make_dense_ffn(int intermediate_size, const LayerCo
 std::unique_ptr<FeedForward> make_moe_ffn(const MoeConfig& moe, const LayerContext& ctx);
 
 }  // namespace infercost
+
+namespace infercost {
+
+// One pre-norm transformer block: h = x + Attn(RMSNorm(x)), y = h + FFN(RMSNorm(h)).
+// Any attention pairs with any feed-forward.
+class Block {
+ public:
+  Block(std::unique_ptr<Attention> attention, std::unique_ptr<FeedForward> ffn, const LayerContext& ctx);
+
+  // x, y: [T, hidden_size], the residual stream before and after the block; the T tokens are
+  // at positions cache.size() .. cache.size()+T-1 (prefill on an empty cache, decode with T = 1).
+  void forward(const float* x, std::size_t T, KvCache& cache, float* y) const;
+  KvCache make_cache(std::size_t capacity, DType cache_dtype) const {
+    return attention_->make_cache(capacity, cache_dtype);
+  }
+  std::size_t weight_bytes() const;
+  const Attention& attention() const { return *attention_; }
+  const FeedForward& ffn() const { return *ffn_; }
+
+ private:
+  std::unique_ptr<Attention> attention_;
+  std::unique_ptr<FeedForward> ffn_;
+  int hidden_size_;
+  double eps_;
+  Buffer<float> attn_norm_, ffn_norm_;  // RMSNorm gains, [hidden_size]
+};
+
+// Layer `layer` of `model`: its attention, and the dense or MoE FFN the model has there, with
+// weights from the sub-streams of `seed` named after the layer.
+Block make_block(const ModelConfig& model, int layer, DType weight_dtype, std::uint64_t seed,
+                 MlaForm form = MlaForm::absorbed);
+
+}  // namespace infercost
