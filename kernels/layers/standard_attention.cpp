@@ -1,0 +1,126 @@
+// MHA / GQA / MQA attention (DESIGN.md, "Baseline attention"): one class for all three, which
+// differ only in n_kv_heads.
+#include <cmath>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "infercost/ops/attention.hpp"
+#include "infercost/ops/matmul.hpp"
+#include "infercost/ops/norm_rope.hpp"
+#include "layers/layer_factories.hpp"
+
+namespace infercost {
+
+namespace {
+
+// Cache stream indices, in the order make_cache lays them out.
+constexpr std::size_t kKeyStream = 0;
+constexpr std::size_t kValueStream = 1;
+
+// qkv_bias (Qwen2) is ignored: it only matters to the cost model, which counts its parameters and
+// adds; the layer computes the bias-free function, which is all the tests and timings need.
+class StandardAttention final : public Attention {
+ public:
+  StandardAttention(const AttentionConfig& attention, const LayerContext& ctx)
+      : n_heads_(static_cast<std::size_t>(attention.n_heads)),
+        n_kv_heads_(static_cast<std::size_t>(attention.n_kv_heads)),
+        head_dim_(static_cast<std::size_t>(attention.head_dim)),
+        hidden_(static_cast<std::size_t>(ctx.hidden_size)),
+        rope_theta_(ctx.rope_theta),
+        wq_(random_matrix(q_width(), hidden_, ctx.weight_dtype, ctx.seed, "wq")),
+        wk_(random_matrix(kv_width(), hidden_, ctx.weight_dtype, ctx.seed, "wk")),
+        wv_(random_matrix(kv_width(), hidden_, ctx.weight_dtype, ctx.seed, "wv")),
+        wo_(random_matrix(hidden_, q_width(), ctx.weight_dtype, ctx.seed, "wo")) {}
+
+  // x, y: [T, hidden]; the T new tokens take positions cache.size() .. cache.size() + T - 1.
+  void forward(const float* x, std::size_t T, KvCache& cache, float* y) const override {
+    check_cache(cache, T);
+    const std::size_t pos0 = cache.size();
+    std::vector<float> q(T * q_width()), k(T * kv_width()), v(T * kv_width());
+    reference::matmul(x, T, wq_, q.data());
+    reference::matmul(x, T, wk_, k.data());
+    reference::matmul(x, T, wv_, v.data());
+    apply_rope(q.data(), k.data(), T, pos0);
+    for (std::size_t t = 0; t < T; ++t) {
+      const std::size_t row = cache.push();
+      cache.write(kKeyStream, row, k.data() + t * kv_width());
+      cache.write(kValueStream, row, v.data() + t * kv_width());
+    }
+    std::vector<float> o(T * q_width());
+    if (pos0 == 0) {
+      prefill(q.data(), T, cache, o.data());
+    } else {
+      // Token pos0 + t attends to cache rows 0 .. pos0 + t (itself included, later tokens not).
+      const Matrix& k_cache = cache.storage(kKeyStream);
+      const Matrix& v_cache = cache.storage(kValueStream);
+      for (std::size_t t = 0; t < T; ++t)
+        reference::attention_decode(q.data() + t * q_width(), k_cache, v_cache, pos0 + t + 1, shape(),
+                                    o.data() + t * q_width());
+    }
+    reference::matmul(o.data(), T, wo_, y);
+  }
+
+  KvCache make_cache(std::size_t capacity, DType cache_dtype) const override {
+    return KvCache({{"k", kv_width()}, {"v", kv_width()}}, cache_dtype, capacity);
+  }
+
+  std::size_t weight_bytes() const override {
+    return wq_.bytes() + wk_.bytes() + wv_.bytes() + wo_.bytes();
+  }
+
+ private:
+  std::size_t q_width() const { return n_heads_ * head_dim_; }
+  std::size_t kv_width() const { return n_kv_heads_ * head_dim_; }
+
+  AttentionShape shape() const {
+    const auto scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(head_dim_)));
+    return {n_heads_, n_kv_heads_, head_dim_, head_dim_, scale};
+  }
+
+  // Refuses a cache of another layout, or one without room for T more tokens, before touching it.
+  void check_cache(const KvCache& cache, std::size_t T) const {
+    const auto& s = cache.streams();
+    if (s.size() != 2 || s[kKeyStream].width != kv_width() || s[kValueStream].width != kv_width())
+      throw std::invalid_argument("KV cache layout does not match this attention layer (want k, v of width " +
+                                  std::to_string(kv_width()) + ")");
+    if (cache.size() + T > cache.capacity())
+      throw std::length_error("KV cache full: " + std::to_string(cache.size()) + " + " + std::to_string(T) +
+                              " tokens exceed capacity " + std::to_string(cache.capacity()));
+  }
+
+  // RoPE over the full head_dim of q and k, pairing (i, i + d_h/2) as Llama does in HuggingFace
+  // transformers (rotate_half). q: [T, n_heads * d_h], k: [T, n_kv_heads * d_h].
+  void apply_rope(float* q, float* k, std::size_t T, std::size_t pos0) const {
+    std::vector<int> positions(T);
+    for (std::size_t t = 0; t < T; ++t) positions[t] = static_cast<int>(pos0 + t);
+    reference::rope(q, T, q_width(), n_heads_, head_dim_, head_dim_, positions.data(), rope_theta_,
+                    RopePairing::halves);
+    reference::rope(k, T, kv_width(), n_kv_heads_, head_dim_, head_dim_, positions.data(), rope_theta_,
+                    RopePairing::halves);
+  }
+
+  // Causal attention of the first T cached tokens on themselves. k and v are read back from the
+  // cache, so a bf16 cache feeds prefill exactly the values decode will later read.
+  void prefill(const float* q, std::size_t T, const KvCache& cache, float* o) const {
+    std::vector<float> k(T * kv_width()), v(T * kv_width());
+    for (std::size_t t = 0; t < T; ++t) {
+      cache.read(kKeyStream, t, k.data() + t * kv_width());
+      cache.read(kValueStream, t, v.data() + t * kv_width());
+    }
+    reference::attention_prefill(q, k.data(), v.data(), T, shape(), o);
+  }
+
+  std::size_t n_heads_, n_kv_heads_, head_dim_, hidden_;
+  double rope_theta_;
+  Matrix wq_, wk_, wv_, wo_;  // [n_h·d_h, d], [n_kv·d_h, d], [n_kv·d_h, d], [d, n_h·d_h]
+};
+
+}  // namespace
+
+std::unique_ptr<Attention> make_standard_attention(const AttentionConfig& attention,
+                                                   const LayerContext& ctx) {
+  return std::make_unique<StandardAttention>(attention, ctx);
+}
+
+}  // namespace infercost
