@@ -1,0 +1,284 @@
+// Multi-head latent attention (DeepSeek-V2 §2.1, DESIGN.md "MLA") in both forms. As in DeepSeek's
+// reference inference/model.py (attn_impl "naive" | "absorb"), one class behind a switch: the form
+// picks the cache layout and the attention path; the weights, named alike, are the same.
+#include <cmath>
+#include <initializer_list>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "infercost/ops/attention.hpp"
+#include "infercost/ops/matmul.hpp"
+#include "infercost/ops/mla.hpp"
+#include "infercost/ops/norm_rope.hpp"
+#include "layers/layer_factories.hpp"
+
+namespace infercost {
+
+namespace {
+
+// Both layouts have two streams, in this order: naive "k", "v"; absorbed "latent", "k_rope".
+constexpr std::size_t kFirstStream = 0;
+constexpr std::size_t kSecondStream = 1;
+
+// A norm's gamma, all ones as at initialisation, stored like the other weights (the public
+// checkpoints keep norms in bf16 too), so weight_bytes() counts it at the weights' dtype.
+Matrix ones(std::size_t n, DType dtype) {
+  Matrix gamma(1, n, dtype);
+  for (std::size_t i = 0; i < n; ++i) gamma.set(0, i, 1.0f);
+  return gamma;
+}
+
+// A random weight [rows, cols] from the named sub-stream of the layer's seed.
+Matrix weight(std::size_t rows, std::size_t cols, const LayerContext& ctx, std::string_view name) {
+  return random_matrix(rows, cols, ctx.weight_dtype, ctx.seed, name);
+}
+
+std::vector<float> row_as_f32(const Matrix& m) {
+  std::vector<float> row(m.cols());
+  for (std::size_t i = 0; i < m.cols(); ++i) row[i] = m.at(0, i);
+  return row;
+}
+
+// Appends T tokens to a two-stream cache: row t of `first` to stream 0, of `second` to stream 1.
+void append(KvCache& cache, const float* first, const float* second, std::size_t T) {
+  const std::size_t w0 = cache.streams()[kFirstStream].width, w1 = cache.streams()[kSecondStream].width;
+  for (std::size_t t = 0; t < T; ++t) {
+    const std::size_t row = cache.push();
+    cache.write(kFirstStream, row, first + t * w0);
+    cache.write(kSecondStream, row, second + t * w1);
+  }
+}
+
+// What both forms compute from the T new tokens before touching the cache.
+struct Projections {
+  std::vector<float> q_nope;  // [T, n_h, qk_nope]: q_C
+  std::vector<float> q_rope;  // [T, n_h, qk_rope]: q_R, RoPE applied
+  std::vector<float> latent;  // [T, kv_lora_rank]: c_KV, normalised
+  std::vector<float> k_rope;  // [T, qk_rope]: k_R shared by all heads, RoPE applied
+};
+
+class MlaAttention final : public Attention {
+ public:
+  MlaAttention(const AttentionConfig& a, const LayerContext& ctx, MlaForm form)
+      : n_heads_(static_cast<std::size_t>(a.n_heads)),
+        q_lora_(static_cast<std::size_t>(a.q_lora_rank)),
+        kv_lora_(static_cast<std::size_t>(a.kv_lora_rank)),
+        nope_(static_cast<std::size_t>(a.qk_nope_head_dim)),
+        rope_(static_cast<std::size_t>(a.qk_rope_head_dim)),
+        v_dim_(static_cast<std::size_t>(a.v_head_dim)),
+        hidden_(static_cast<std::size_t>(ctx.hidden_size)),
+        form_(form),
+        rope_theta_(ctx.rope_theta),
+        eps_(ctx.rms_norm_eps),
+        w_dq_(q_lora_ > 0 ? weight(q_lora_, hidden_, ctx, "w_dq") : Matrix()),
+        q_norm_(q_lora_ > 0 ? ones(q_lora_, ctx.weight_dtype) : Matrix()),
+        w_uq_(weight(n_heads_ * nope_, q_in(), ctx, q_lora_ > 0 ? "w_uq" : "w_q")),
+        w_qr_(weight(n_heads_ * rope_, q_in(), ctx, "w_qr")),
+        w_dkv_(weight(kv_lora_, hidden_, ctx, "w_dkv")),
+        kv_norm_(ones(kv_lora_, ctx.weight_dtype)),
+        w_kr_(weight(rope_, hidden_, ctx, "w_kr")),
+        w_uk_(weight(n_heads_ * nope_, kv_lora_, ctx, "w_uk")),
+        w_uv_(weight(o_width(), kv_lora_, ctx, "w_uv")),
+        w_o_(weight(hidden_, o_width(), ctx, "w_o")) {}
+
+  // x, y: [T, hidden]; the T new tokens take positions cache.size() .. cache.size() + T - 1.
+  // An empty cache means prefill; otherwise each token decodes against the cache up to itself.
+  void forward(const float* x, std::size_t T, KvCache& cache, float* y) const override {
+    check_cache(cache, T);
+    if (T == 0) return;
+    const Projections p = project(x, T, cache.size());
+    std::vector<float> o(T * o_width());
+    if (form_ == MlaForm::naive)
+      attend_naive(p, T, cache, o.data());
+    else
+      attend_absorbed(p, T, cache, o.data());
+    reference::matmul(o.data(), T, w_o_, y);
+  }
+
+  KvCache make_cache(std::size_t capacity, DType cache_dtype) const override {
+    return KvCache(cache_layout(), cache_dtype, capacity);
+  }
+
+  std::size_t weight_bytes() const override {
+    std::size_t bytes = 0;
+    for (const Matrix* w :
+         {&w_dq_, &q_norm_, &w_uq_, &w_qr_, &w_dkv_, &kv_norm_, &w_kr_, &w_uk_, &w_uv_, &w_o_})
+      bytes += w->bytes();
+    return bytes;
+  }
+
+ private:
+  std::size_t q_in() const { return q_lora_ > 0 ? q_lora_ : hidden_; }  // input width of W_UQ / W_Q, W_QR
+  std::size_t qk_dim() const { return nope_ + rope_; }
+  std::size_t o_width() const { return n_heads_ * v_dim_; }
+  float scale() const { return static_cast<float>(1.0 / std::sqrt(static_cast<double>(qk_dim()))); }
+
+  // Per token: naive k [n_h, nope + rope] and v [n_h, v], as large as MHA's cache;
+  // absorbed c_KV [kv_lora_rank] and k_R [qk_rope] only.
+  std::vector<KvStream> cache_layout() const {
+    if (form_ == MlaForm::naive) return {{"k", n_heads_ * qk_dim()}, {"v", o_width()}};
+    return {{"latent", kv_lora_}, {"k_rope", rope_}};
+  }
+
+  // Refuses a cache of another layout, or one without room for T more tokens, before touching it.
+  void check_cache(const KvCache& cache, std::size_t T) const {
+    const std::vector<KvStream> want = cache_layout();
+    const std::vector<KvStream>& got = cache.streams();
+    bool same = got.size() == want.size();
+    for (std::size_t i = 0; same && i < want.size(); ++i)
+      same = got[i].name == want[i].name && got[i].width == want[i].width;
+    if (!same) {
+      std::string layout;
+      for (const KvStream& s : want)
+        layout += (layout.empty() ? "" : ", ") + s.name + "[" + std::to_string(s.width) + "]";
+      throw std::invalid_argument("KV cache layout does not match this MLA layer (want " + layout + ")");
+    }
+    if (cache.size() + T > cache.capacity())
+      throw std::length_error("KV cache full: " + std::to_string(cache.size()) + " + " + std::to_string(T) +
+                              " tokens exceed capacity " + std::to_string(cache.capacity()));
+  }
+
+  // The query (q_C, q_R) and the compressed key/value (c_KV, k_R) of tokens pos0 .. pos0 + T - 1.
+  // x: [T, hidden].
+  Projections project(const float* x, std::size_t T, std::size_t pos0) const {
+    Projections p{std::vector<float>(T * n_heads_ * nope_), std::vector<float>(T * n_heads_ * rope_),
+                  std::vector<float>(T * kv_lora_), std::vector<float>(T * rope_)};
+    if (q_lora_ > 0) {
+      std::vector<float> c_q(T * q_lora_);
+      reference::matmul(x, T, w_dq_, c_q.data());
+      reference::rmsnorm(c_q.data(), T, q_lora_, row_as_f32(q_norm_).data(), eps_, c_q.data());
+      reference::matmul(c_q.data(), T, w_uq_, p.q_nope.data());
+      reference::matmul(c_q.data(), T, w_qr_, p.q_rope.data());
+    } else {
+      reference::matmul(x, T, w_uq_, p.q_nope.data());
+      reference::matmul(x, T, w_qr_, p.q_rope.data());
+    }
+    reference::matmul(x, T, w_dkv_, p.latent.data());
+    reference::rmsnorm(p.latent.data(), T, kv_lora_, row_as_f32(kv_norm_).data(), eps_, p.latent.data());
+    reference::matmul(x, T, w_kr_, p.k_rope.data());
+    apply_rope(p, T, pos0);
+    return p;
+  }
+
+  // RoPE on q_R (per head) and on the shared k_R over all qk_rope dims, pairing (2i, 2i+1) as
+  // DeepSeek's reference inference/model.py does (view_as_complex).
+  void apply_rope(Projections& p, std::size_t T, std::size_t pos0) const {
+    std::vector<int> positions(T);
+    for (std::size_t t = 0; t < T; ++t) positions[t] = static_cast<int>(pos0 + t);
+    reference::rope(p.q_rope.data(), T, n_heads_ * rope_, n_heads_, rope_, rope_, positions.data(),
+                    rope_theta_, RopePairing::interleaved);
+    reference::rope(p.k_rope.data(), T, rope_, 1, rope_, rope_, positions.data(), rope_theta_,
+                    RopePairing::interleaved);
+  }
+
+  // Naive form: decompress k_C = W_UK c_KV and v = W_UV c_KV per head, cache k = [k_C,i | k_R] and v,
+  // then ordinary attention with qk_dim = nope + rope, v_dim = v_head_dim. o: [T, n_h, v].
+  void attend_naive(const Projections& p, std::size_t T, KvCache& cache, float* o) const {
+    const std::size_t pos0 = cache.size(), k_width = n_heads_ * qk_dim();
+    std::vector<float> k_nope(T * n_heads_ * nope_), v(T * o_width());
+    reference::matmul(p.latent.data(), T, w_uk_, k_nope.data());
+    reference::matmul(p.latent.data(), T, w_uv_, v.data());
+    std::vector<float> q(T * k_width), k(T * k_width);
+    for (std::size_t t = 0; t < T; ++t) {
+      for (std::size_t h = 0; h < n_heads_; ++h) {
+        const std::size_t th = t * n_heads_ + h;
+        concat(&p.q_nope[th * nope_], &p.q_rope[th * rope_], &q[th * qk_dim()]);
+        concat(&k_nope[th * nope_], &p.k_rope[t * rope_], &k[th * qk_dim()]);
+      }
+    }
+    append(cache, k.data(), v.data(), T);
+    const AttentionShape shape{n_heads_, n_heads_, qk_dim(), v_dim_, scale()};
+    if (pos0 == 0) {
+      // k and v are read back from the cache, so a bf16 cache feeds prefill the values decode reads.
+      for (std::size_t t = 0; t < T; ++t) {
+        cache.read(kFirstStream, t, &k[t * k_width]);
+        cache.read(kSecondStream, t, &v[t * o_width()]);
+      }
+      reference::attention_prefill(q.data(), k.data(), v.data(), T, shape, o);
+      return;
+    }
+    for (std::size_t t = 0; t < T; ++t)
+      reference::attention_decode(&q[t * k_width], cache.storage(kFirstStream), cache.storage(kSecondStream),
+                                  pos0 + t + 1, shape, o + t * o_width());
+  }
+
+  // [nope] then [rope] -> [nope + rope]: one head's query or key.
+  void concat(const float* nope, const float* rope, float* out) const {
+    for (std::size_t i = 0; i < nope_; ++i) out[i] = nope[i];
+    for (std::size_t i = 0; i < rope_; ++i) out[nope_ + i] = rope[i];
+  }
+
+  // Absorbed form: cache (c_KV, k_R) only; score q~_i = W_UK,iᵀ q_C,i against the latent rows, then
+  // apply W_UV,i to the latent output. o: [T, n_h, v].
+  void attend_absorbed(const Projections& p, std::size_t T, KvCache& cache, float* o) const {
+    const std::size_t pos0 = cache.size(), latent_row = n_heads_ * kv_lora_;
+    append(cache, p.latent.data(), p.k_rope.data(), T);
+    std::vector<float> q_latent(T * latent_row), o_latent(T * latent_row);
+    absorb_query(p.q_nope.data(), T, q_latent.data());
+    const MlaShape shape{n_heads_, kv_lora_, rope_, scale()};
+    const Matrix& latent = cache.storage(kFirstStream);
+    const Matrix& k_rope = cache.storage(kSecondStream);
+    if (pos0 == 0) {
+      reference::mla_absorbed_prefill(q_latent.data(), p.q_rope.data(), latent, k_rope, T, shape,
+                                      o_latent.data());
+    } else {
+      for (std::size_t t = 0; t < T; ++t)
+        reference::mla_absorbed_decode(&q_latent[t * latent_row], &p.q_rope[t * n_heads_ * rope_], latent,
+                                       k_rope, pos0 + t + 1, shape, &o_latent[t * latent_row]);
+    }
+    expand_output(o_latent.data(), T, o);
+  }
+
+  // q~_i = W_UK,iᵀ q_C,i, so q~_i · c_KV = q_C,i · (W_UK,i c_KV) = q_C,i · k_C,i.
+  // q_nope: [T, n_h, nope], W_UK: [n_h·nope, kv_lora]; q_latent: [T, n_h, kv_lora].
+  void absorb_query(const float* q_nope, std::size_t T, float* q_latent) const {
+    for (std::size_t th = 0; th < T * n_heads_; ++th) {
+      const std::size_t h = th % n_heads_;
+      for (std::size_t c = 0; c < kv_lora_; ++c) {
+        double acc = 0.0;
+        for (std::size_t i = 0; i < nope_; ++i)
+          acc += static_cast<double>(q_nope[th * nope_ + i]) * w_uk_.at(h * nope_ + i, c);
+        q_latent[th * kv_lora_ + c] = static_cast<float>(acc);
+      }
+    }
+  }
+
+  // o_i = W_UV,i o~_i = Σ_j p_ij W_UV,i c_KV,j = Σ_j p_ij v_i,j.
+  // o_latent: [T, n_h, kv_lora], W_UV: [n_h·v, kv_lora]; o: [T, n_h, v].
+  void expand_output(const float* o_latent, std::size_t T, float* o) const {
+    for (std::size_t th = 0; th < T * n_heads_; ++th) {
+      const std::size_t h = th % n_heads_;
+      for (std::size_t d = 0; d < v_dim_; ++d) {
+        double acc = 0.0;
+        for (std::size_t c = 0; c < kv_lora_; ++c)
+          acc += static_cast<double>(o_latent[th * kv_lora_ + c]) * w_uv_.at(h * v_dim_ + d, c);
+        o[th * v_dim_ + d] = static_cast<float>(acc);
+      }
+    }
+  }
+
+  std::size_t n_heads_, q_lora_, kv_lora_, nope_, rope_, v_dim_, hidden_;
+  MlaForm form_;
+  double rope_theta_, eps_;
+  Matrix w_dq_;    // [q_lora, d]; empty without query compression
+  Matrix q_norm_;  // [1, q_lora] gamma; empty without query compression
+  Matrix w_uq_;    // W_UQ [n_h·nope, q_lora], or W_Q [n_h·nope, d] without query compression
+  Matrix w_qr_;    // [n_h·rope, q_lora or d]
+  Matrix w_dkv_;   // [kv_lora, d]
+  Matrix kv_norm_; // [1, kv_lora] gamma
+  Matrix w_kr_;    // [rope, d]
+  Matrix w_uk_;    // [n_h·nope, kv_lora]
+  Matrix w_uv_;    // [n_h·v, kv_lora]
+  Matrix w_o_;     // [d, n_h·v]
+};
+
+}  // namespace
+
+std::unique_ptr<Attention> make_mla_attention(const AttentionConfig& attention, const LayerContext& ctx,
+                                              MlaForm form) {
+  return std::make_unique<MlaAttention>(attention, ctx, form);
+}
+
+}  // namespace infercost
