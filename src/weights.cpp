@@ -46,7 +46,7 @@ float uniform(std::uint64_t seed, std::uint64_t index) {
 }
 
 void fill_uniform(float* dst, std::size_t n, std::uint64_t seed, float scale) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= (1u << 16))
   for (std::size_t i = 0; i < n; ++i) dst[i] = scale * uniform(seed, i);
 }
 
@@ -57,7 +57,7 @@ void fill_random(Matrix& w, std::uint64_t seed) {
     fill_uniform(w.f32(), n, seed, scale);
   } else {
     bf16_t* dst = w.bf16();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= (1u << 16))
     for (std::size_t i = 0; i < n; ++i) dst[i] = to_bf16(scale * uniform(seed, i));
   }
 }
