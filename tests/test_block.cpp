@@ -1,0 +1,146 @@
+// Whole blocks: decode after prefill equals prefill, for every attention × FFN pairing; MLA's two
+// forms give the same block; the cache a block allocates is what its layout says.
+#include <string>
+
+#include "infercost/layers.hpp"
+#include "support/compare.hpp"
+
+namespace infercost {
+namespace {
+
+using testing::poisoned;
+using testing::random_vector;
+using testing::relative_error;
+
+constexpr std::uint64_t kSeed = 7;
+
+// The tiny preset with its attention swapped for GQA (same width) when `gqa` is set.
+ModelConfig tiny(bool gqa) {
+  ModelConfig c = *find_preset("tiny");
+  if (gqa) {
+    c.attention = AttentionConfig{.kind = AttentionKind::gqa, .n_heads = 4, .n_kv_heads = 2, .head_dim = 10};
+  }
+  return c;
+}
+
+struct BlockCase {
+  std::string name;
+  bool gqa;
+  int layer;  // tiny: layer 0 is dense, layer 1 is MoE
+  MlaForm form;
+  DType weights;
+  DType cache;
+};
+
+class BlockDecode : public ::testing::TestWithParam<BlockCase> {};
+
+// Prefill of t tokens in one call, then again as a prefill of t-1 tokens and a decode of the
+// last: the last rows must agree.
+TEST_P(BlockDecode, DecodeAfterPrefillEqualsPrefillRow) {
+  const BlockCase& p = GetParam();
+  const ModelConfig model = tiny(p.gqa);
+  const Block block = make_block(model, p.layer, p.weights, kSeed, p.form);
+  const std::size_t d = static_cast<std::size_t>(model.hidden_size);
+  for (std::size_t t : {1u, 2u, 17u}) {
+    const auto x = random_vector(t * d, kSeed + t, "x");
+    KvCache full_cache = block.make_cache(t, p.cache);
+    auto full = poisoned(t * d);
+    block.forward(x.data(), t, full_cache, full.data());
+
+    KvCache cache = block.make_cache(t, p.cache);
+    auto head = poisoned((t - 1) * d), last = poisoned(d);
+    if (t > 1) block.forward(x.data(), t - 1, cache, head.data());
+    block.forward(x.data() + (t - 1) * d, 1, cache, last.data());
+    EXPECT_EQ(cache.size(), t);
+    EXPECT_LE(relative_error(last.data(), full.data() + (t - 1) * d, d), 1e-5) << "t = " << t;
+    if (t > 1) {
+      EXPECT_LE(relative_error(head.data(), full.data(), (t - 1) * d), 1e-5) << "t = " << t;
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Pairings, BlockDecode,
+    ::testing::Values(BlockCase{"gqa_dense", true, 0, MlaForm::absorbed, DType::f32, DType::f32},
+                      BlockCase{"gqa_moe", true, 1, MlaForm::absorbed, DType::f32, DType::f32},
+                      BlockCase{"mla_naive_dense", false, 0, MlaForm::naive, DType::f32, DType::f32},
+                      BlockCase{"mla_absorbed_moe", false, 1, MlaForm::absorbed, DType::f32, DType::f32},
+                      BlockCase{"mla_naive_moe_bf16", false, 1, MlaForm::naive, DType::bf16, DType::bf16},
+                      BlockCase{"gqa_moe_bf16", true, 1, MlaForm::absorbed, DType::bf16, DType::bf16}),
+    [](const auto& param_info) { return param_info.param.name; });
+
+TEST(Block, MlaFormsGiveTheSameBlock) {
+  const ModelConfig model = tiny(false);
+  const std::size_t d = static_cast<std::size_t>(model.hidden_size), T = 13;
+  const auto x = random_vector(T * d, kSeed, "x");
+  std::vector<float> outputs[2];
+  int i = 0;
+  for (MlaForm form : {MlaForm::naive, MlaForm::absorbed}) {
+    const Block block = make_block(model, 1, DType::f32, kSeed, form);
+    KvCache cache = block.make_cache(T + 1, DType::f32);
+    outputs[i] = poisoned((T + 1) * d);
+    block.forward(x.data(), T, cache, outputs[i].data());
+    const auto next = random_vector(d, kSeed, "next");
+    block.forward(next.data(), 1, cache, outputs[i].data() + T * d);
+    ++i;
+  }
+  EXPECT_LE(relative_error(outputs[0], outputs[1]), 1e-5);
+}
+
+TEST(Block, ResidualPathIsKept) {
+  // The block adds to its input rather than replacing it: RMSNorm keeps the sub-layers' inputs
+  // O(1) whatever |x|, so with x of order 1000 the change y - x must stay O(1).
+  const ModelConfig model = tiny(true);
+  const Block block = make_block(model, 0, DType::f32, kSeed);
+  const std::size_t d = static_cast<std::size_t>(model.hidden_size);
+  auto x = random_vector(d, kSeed, "x", 1000.0f);
+  KvCache cache = block.make_cache(1, DType::f32);
+  auto y = poisoned(d);
+  block.forward(x.data(), 1, cache, y.data());
+  double max_delta = 0;
+  for (std::size_t i = 0; i < d; ++i) max_delta = std::max(max_delta, std::abs(double(y[i]) - x[i]));
+  EXPECT_GT(max_delta, 0.0);
+  EXPECT_LT(max_delta, 100.0);
+}
+
+TEST(Block, CacheBytesFollowTheLayout) {
+  for (bool gqa : {true, false}) {
+    for (DType dtype : {DType::f32, DType::bf16}) {
+      const ModelConfig model = tiny(gqa);
+      const Block block = make_block(model, 1, DType::f32, kSeed);
+      const std::size_t capacity = 29;
+      const KvCache cache = block.make_cache(capacity, dtype);
+      const AttentionConfig& a = model.attention;
+      const std::size_t elements = gqa ? 2u * a.n_kv_heads * a.head_dim
+                                       : static_cast<std::size_t>(a.kv_lora_rank + a.qk_rope_head_dim);
+      EXPECT_EQ(cache.bytes_per_token(), elements * size_of(dtype));
+      EXPECT_EQ(cache.allocated_bytes(), cache.bytes_per_token() * capacity);
+    }
+  }
+}
+
+TEST(Block, WeightBytesCountEveryMatrix) {
+  const ModelConfig model = tiny(true);
+  const Block f32 = make_block(model, 0, DType::f32, kSeed);
+  const Block bf16 = make_block(model, 0, DType::bf16, kSeed);
+  const std::size_t d = static_cast<std::size_t>(model.hidden_size);
+  const AttentionConfig& a = model.attention;
+  // GQA: q and o are [n_h·d_h, d], k and v [n_kv·d_h, d]; dense FFN: three [inter, d]; two norm gains.
+  const std::size_t params = 2 * d * a.n_heads * a.head_dim + 2 * d * a.n_kv_heads * a.head_dim +
+                             3 * d * model.intermediate_size;
+  EXPECT_EQ(f32.weight_bytes(), 4 * params + 2 * 4 * d);
+  EXPECT_EQ(bf16.weight_bytes(), 2 * params + 2 * 4 * d);
+}
+
+TEST(Block, FullCacheIsRefused) {
+  const ModelConfig model = tiny(true);
+  const Block block = make_block(model, 0, DType::f32, kSeed);
+  const std::size_t d = static_cast<std::size_t>(model.hidden_size);
+  KvCache cache = block.make_cache(2, DType::f32);
+  const auto x = random_vector(3 * d, kSeed, "x");
+  auto y = poisoned(3 * d);
+  EXPECT_THROW(block.forward(x.data(), 3, cache, y.data()), std::length_error);
+}
+
+}  // namespace
+}  // namespace infercost
