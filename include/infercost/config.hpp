@@ -42,6 +42,12 @@ struct AttentionConfig {
   bool operator==(const AttentionConfig&) const = default;
 };
 
+// Which MLA computation to run (DESIGN.md): both compute the same function from the same weights.
+enum class MlaForm {
+  naive,     // decompress k_C, k_R, v per head into the cache; then ordinary attention
+  absorbed,  // cache (c_KV, k_R) only; W_UK folded into the query, W_UV applied after
+};
+
 enum class RouterKind {
   softmax,  // DeepSeek-V2 and Mixtral: s = softmax(u·e); group-limited by each group's best score
   sigmoid,  // DeepSeek-V3: s = sigmoid(u·e), selection by s + bias, groups by sum of best two

@@ -20,12 +20,6 @@ struct LayerContext {
   double rms_norm_eps = 1e-6;
 };
 
-// Which MLA computation to run (DESIGN.md): both compute the same function from the same weights.
-enum class MlaForm {
-  naive,     // decompress k_C, k_R, v per head into the cache; then ordinary attention
-  absorbed,  // cache (c_KV, k_R) only; W_UK folded into the query, W_UV applied after
-};
-
 class Attention {
  public:
   virtual ~Attention() = default;

@@ -1,0 +1,240 @@
+// The claims catalogue: stable ids, figures recomputed here by hand, verdicts that follow the
+// inputs, and the `infercost claims` command.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdio>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <string>
+
+#include "infercost/claims.hpp"
+#include "infercost/config.hpp"
+
+namespace infercost {
+namespace {
+
+const Claim& find(const std::vector<Claim>& claims, std::string_view id) {
+  const auto it = std::find_if(claims.begin(), claims.end(), [&](const Claim& c) { return c.id == id; });
+  if (it == claims.end()) throw std::runtime_error("no claim " + std::string(id));
+  return *it;
+}
+
+double figure(const Claim& claim, std::string_view name) {
+  for (const ClaimFigure& f : claim.figures)
+    if (f.name == name) return f.value;
+  throw std::runtime_error("no figure " + std::string(name) + " in " + claim.id);
+}
+
+std::vector<Claim> evaluate_with(std::string_view name, double value) {
+  Assumptions a = default_assumptions();
+  set_assumption(a, name, value);
+  return evaluate_claims(a);
+}
+
+TEST(Claims, IdsAreStableAndInTheOrderOfClaimsMd) {
+  const std::vector<std::string> expected = {
+      "press.inference-13x", "press.training-5.6M", "press.query-energy-10x", "press.laptop",
+      "v2.kv-93.3",          "v2.throughput-5.76x", "v2.training-42.5",       "v2.params",
+      "v3.params",           "v3.gpu-hours"};
+  const std::vector<Claim> claims = evaluate_claims();
+  ASSERT_EQ(claims.size(), expected.size());
+  for (std::size_t i = 0; i < claims.size(); ++i) EXPECT_EQ(claims[i].id, expected[i]);
+}
+
+TEST(Claims, EveryClaimIsComplete) {
+  const Assumptions assumptions = default_assumptions();
+  for (const Claim& c : evaluate_claims(assumptions)) {
+    SCOPED_TRACE(c.id);
+    for (const std::string* text : {&c.claim, &c.source, &c.published, &c.formula, &c.value, &c.finding})
+      EXPECT_FALSE(text->empty());
+    EXPECT_FALSE(c.figures.empty());
+    for (const ClaimFigure& f : c.figures) EXPECT_TRUE(std::isfinite(f.value)) << f.name;
+    for (const std::string& name : c.inputs) EXPECT_TRUE(assumptions.contains(name)) << name;
+  }
+}
+
+TEST(Claims, KvReductionReproducesUnderTheSixBitAssumption) {
+  // 67B: 95 layers × 2 × 8 KV heads × 128; V2: 60 layers × (512 + 64).
+  const double e67 = 95.0 * 2 * 8 * 128, ev2 = 60.0 * (512 + 64);
+  const Claim c = find(evaluate_claims(), "v2.kv-93.3");
+  EXPECT_EQ(c.verdict, Verdict::reproduced_under_assumption);
+  EXPECT_NEAR(figure(c, "kv_reduction"), 100 * (1 - ev2 * 6 / (e67 * 16)), 1e-9);
+  EXPECT_NEAR(figure(c, "kv_reduction"), 93.3, 0.05);
+  EXPECT_NEAR(figure(c, "kv_reduction_at_equal_precision"), 100 * (1 - ev2 / e67), 1e-9);
+  EXPECT_NEAR(figure(c, "kv_reduction_at_equal_precision"), 82.2, 0.05);
+  EXPECT_NEAR(figure(c, "v2_bits_per_element_for_93.3"), 16 * 0.067 * e67 / ev2, 1e-9);
+
+  // At equal precision the published figure does not follow: the verdict says so.
+  const Claim equal = find(evaluate_with("deepseek-v2.kv-bits", 16), "v2.kv-93.3");
+  EXPECT_EQ(equal.verdict, Verdict::contradicted);
+  EXPECT_NEAR(figure(equal, "kv_reduction"), 82.24, 0.01);
+}
+
+TEST(Claims, TrainingBudgetIsGpuHoursTimesPrice) {
+  const Claim c = find(evaluate_claims(), "press.training-5.6M");
+  EXPECT_EQ(c.verdict, Verdict::reproduced_under_assumption);
+  EXPECT_NEAR(figure(c, "cost"), (2664e3 + 119e3 + 5e3) * 2 / 1e6, 1e-12);
+  EXPECT_NEAR(figure(c, "pre_training_cost"), 5.328, 1e-12);
+  const Claim cheaper = find(evaluate_with("gpu.usd-per-hour", 1.5), "press.training-5.6M");
+  EXPECT_NEAR(figure(cheaper, "cost"), 4.182, 1e-12);
+  EXPECT_EQ(cheaper.verdict, Verdict::contradicted);
+}
+
+TEST(Claims, V3GpuHoursCrossCheckFollowsTheMfuInput) {
+  const Claim c = find(evaluate_claims(), "v3.gpu-hours");
+  EXPECT_EQ(c.verdict, Verdict::reproduced_under_assumption);
+  EXPECT_NEAR(figure(c, "reported_total_gpu_hours"), 2.788, 1e-12);
+  // Hours scale as 1 / MFU; the implied MFU does not depend on the input.
+  const double predicted = figure(c, "predicted_pre_training_gpu_hours");
+  const Claim low = find(evaluate_with("training.mfu", 0.2), "v3.gpu-hours");
+  EXPECT_NEAR(figure(low, "predicted_pre_training_gpu_hours"), 2 * predicted, 1e-9);
+  EXPECT_EQ(low.verdict, Verdict::not_derivable);
+  EXPECT_DOUBLE_EQ(figure(low, "implied_mfu"), figure(c, "implied_mfu"));
+  // 6·N for the matrix products alone is a floor on the per-token training FLOPs.
+  EXPECT_GT(figure(c, "training_flops_per_token"), 6 * 36.6);
+}
+
+TEST(Claims, TrainingSavingPublishedIsGpuHoursNotFlops) {
+  const Claim c = find(evaluate_claims(), "v2.training-42.5");
+  EXPECT_EQ(c.verdict, Verdict::not_derivable);
+  EXPECT_NEAR(figure(c, "gpu_hour_saving"), 100 * (1 - 172.8 / 300.6), 1e-9);
+  EXPECT_NEAR(figure(c, "gpu_hour_saving"), 42.5, 0.05);
+  // Fewer FLOPs than GPU-hours saved would mean V2 trained more efficiently than a dense model.
+  EXPECT_GT(figure(c, "flop_saving"), figure(c, "gpu_hour_saving"));
+  EXPECT_NEAR(figure(c, "flop_saving"),
+              100 * (1 - figure(c, "training_flops_per_token_deepseek_v2") /
+                             figure(c, "training_flops_per_token_deepseek_67b")),
+              1e-9);
+}
+
+TEST(Claims, ParameterClaimsReproduce) {
+  const std::vector<Claim> claims = evaluate_claims();
+  const Claim& v2 = find(claims, "v2.params");
+  EXPECT_EQ(v2.verdict, Verdict::reproduced);
+  EXPECT_NEAR(figure(v2, "deepseek_v2_params_total"), 236, 2.36);
+  EXPECT_NEAR(figure(v2, "deepseek_v2_params_activated"), 21, 0.21);
+  const Claim& v3 = find(claims, "v3.params");
+  EXPECT_EQ(v3.verdict, Verdict::reproduced);
+  EXPECT_NEAR(figure(v3, "params_total"), 671, 6.71);
+  // The HF card's 685B is the main model plus the MTP module as stored.
+  EXPECT_NEAR(figure(v3, "params_with_mtp"), 685, 1);
+}
+
+TEST(Claims, ThroughputIsPredictedAndAwaitsAMeasurement) {
+  const Claim c = find(evaluate_claims(), "v2.throughput-5.76x");
+  EXPECT_EQ(c.verdict, Verdict::needs_measurement);
+  EXPECT_GT(figure(c, "predicted_max_throughput_ratio"), 1);
+  EXPECT_NEAR(figure(c, "kv_bytes_per_token_ratio"), (95.0 * 2 * 8 * 128 * 16) / (60.0 * 576 * 6), 1e-9);
+  // A larger context favours the smaller cache; the crossing context lies between.
+  const double short_ratio =
+      figure(find(evaluate_with("throughput.context", 2048), c.id), "predicted_max_throughput_ratio");
+  const double long_ratio =
+      figure(find(evaluate_with("throughput.context", 8192), c.id), "predicted_max_throughput_ratio");
+  EXPECT_LT(short_ratio, long_ratio);
+  const double crossing = figure(c, "context_where_prediction_is_5.76x");
+  EXPECT_GT(crossing, 2048);
+  EXPECT_LT(crossing, 8192);
+  const double at_crossing =
+      figure(find(evaluate_with("throughput.context", crossing), c.id), "predicted_max_throughput_ratio");
+  EXPECT_NEAR(at_crossing, 5.76, 0.01);
+}
+
+TEST(Claims, EnergyAndLaptopFollowTheirInputs) {
+  const std::vector<Claim> claims = evaluate_claims();
+  const Claim& energy = find(claims, "press.query-energy-10x");
+  EXPECT_EQ(energy.verdict, Verdict::needs_measurement);
+  EXPECT_NEAR(figure(energy, "implied_energy_per_token"), 10 * 0.3 * 3600 / 500, 1e-12);
+  EXPECT_GT(figure(energy, "roofline_floor_energy_per_token"), 0);
+
+  // Llama-3.1-8B at 4.5 bits per weight + a bf16 cache of 8192 tokens (32 layers × 2 × 8 × 128).
+  const double gib = 1024.0 * 1024 * 1024;
+  const double need = (8'030'261'248 * 4.5 / 8 + 8192.0 * 32 * 2 * 8 * 128 * 2) / gib;
+  const Claim& laptop = find(claims, "press.laptop");
+  EXPECT_EQ(laptop.verdict, Verdict::reproduced_under_assumption);
+  EXPECT_NEAR(figure(laptop, "memory_needed"), need, 1e-9);
+  EXPECT_EQ(find(evaluate_with("laptop.ram-gib", 4), "press.laptop").verdict, Verdict::contradicted);
+}
+
+TEST(Claims, InputsAreValidated) {
+  Assumptions a = default_assumptions();
+  EXPECT_THROW(set_assumption(a, "no.such-input", 1), ConfigError);
+  EXPECT_THROW(set_assumption(a, "gpu.watts", -5), ConfigError);
+  EXPECT_THROW(set_assumption(a, "gpu.watts", std::nan("")), ConfigError);
+  set_assumption(a, "gpu.watts", 350);
+  EXPECT_DOUBLE_EQ(a.at("gpu.watts").value, 350);
+}
+
+TEST(Claims, JsonHasStableFields) {
+  const Assumptions a = default_assumptions();
+  const nlohmann::json j = claims_to_json(evaluate_claims(a), a);
+  const std::set<std::string> verdicts = {"reproduced", "reproduced_under_assumption", "not_derivable",
+                                          "contradicted", "needs_measurement"};
+  ASSERT_EQ(j["claims"].size(), 10u);
+  for (const nlohmann::json& c : j["claims"]) {
+    for (const char* key : {"id", "claim", "source", "published", "formula", "inputs", "value", "figures",
+                            "verdict", "verdict_text", "finding"})
+      EXPECT_TRUE(c.contains(key)) << key;
+    EXPECT_TRUE(verdicts.contains(c["verdict"].get<std::string>()));
+    for (const nlohmann::json& input : c["inputs"])
+      for (const char* key : {"name", "value", "unit", "source"}) EXPECT_TRUE(input.contains(key)) << key;
+  }
+  EXPECT_EQ(j["claims"][4]["id"], "v2.kv-93.3");
+  EXPECT_EQ(j["claims"][4]["verdict"], "reproduced_under_assumption");
+}
+
+TEST(Claims, WrapTextKeepsWidthAndWords) {
+  const std::string text = "one two three four five six seven eight nine ten eleven twelve";
+  const std::string wrapped = wrap_text(text, 20, "> ", "  ");
+  std::istringstream lines(wrapped);
+  std::string line, words;
+  while (std::getline(lines, line)) {
+    EXPECT_LE(line.size(), 20u) << line;
+    words += line.substr(2) + " ";
+  }
+  EXPECT_EQ(words, text + " ");
+}
+
+// The command: fits 100 columns, JSON parses, --set changes a verdict, bad input exits 2.
+struct CommandResult {
+  int status;
+  std::string output;
+};
+
+CommandResult run_cli(const std::string& args) {
+  const std::string command = std::string(INFERCOST_CLI_PATH) + " " + args + " 2>&1";
+  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(command.c_str(), "r"), pclose);
+  std::string out;
+  std::array<char, 4096> buffer{};
+  while (std::fgets(buffer.data(), buffer.size(), pipe.get()) != nullptr) out += buffer.data();
+  const int status = pclose(pipe.release());
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+TEST(ClaimsCommand, TableFitsAndJsonFollowsSettings) {
+  const CommandResult table = run_cli("claims");
+  ASSERT_EQ(table.status, 0) << table.output;
+  std::istringstream lines(table.output);
+  std::string line;
+  while (std::getline(lines, line)) EXPECT_LE(line.size(), 100u) << line;
+  EXPECT_NE(table.output.find("v2.kv-93.3"), std::string::npos);
+
+  const CommandResult json = run_cli("claims --json --id v2.kv-93.3 --set deepseek-v2.kv-bits=16");
+  ASSERT_EQ(json.status, 0) << json.output;
+  const nlohmann::json j = nlohmann::json::parse(json.output);
+  ASSERT_EQ(j["claims"].size(), 1u);
+  EXPECT_EQ(j["claims"][0]["verdict"], "contradicted");
+
+  EXPECT_EQ(run_cli("claims --set bogus=1").status, 2);
+  EXPECT_EQ(run_cli("claims --set gpu.watts=abc").status, 2);
+  EXPECT_EQ(run_cli("claims --id no.such.claim").status, 2);
+  EXPECT_EQ(run_cli("claims --inputs").status, 0);
+}
+
+}  // namespace
+}  // namespace infercost
