@@ -1,6 +1,13 @@
 #include "infercost/buffer.hpp"
 
+#include <fmt/format.h>
+#include <unistd.h>
+
 #include <cstring>
+#include <fstream>
+#include <string>
+
+#include "infercost/config.hpp"
 
 namespace infercost {
 namespace {
@@ -11,6 +18,26 @@ std::atomic<std::size_t> g_peak{0};
 
 AllocationStats allocation_stats() { return {g_current.load(), g_peak.load()}; }
 void reset_allocation_peak() { g_peak.store(g_current.load()); }
+
+std::size_t available_memory_bytes() {
+  std::ifstream meminfo("/proc/meminfo");
+  std::string key;
+  std::size_t kib = 0;
+  while (meminfo >> key >> kib) {
+    if (key == "MemAvailable:") return kib * 1024;
+    meminfo.ignore(64, '\n');
+  }
+  // No /proc: fall back on the free physical pages.
+  return static_cast<std::size_t>(sysconf(_SC_AVPHYS_PAGES)) * static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+}
+
+void ensure_fits_in_memory(double bytes, const std::string& what) {
+  const double available = static_cast<double>(available_memory_bytes());
+  if (bytes > available)
+    throw ConfigError(fmt::format("{} needs {:.2f} GiB, more than the {:.2f} GiB this machine has available "
+                                  "(MemAvailable); allowed: at most {:.2f} GiB",
+                                  what, bytes / (1 << 30), available / (1 << 30), available / (1 << 30)));
+}
 
 namespace detail {
 

@@ -1,9 +1,13 @@
 #include "infercost/kv_cache.hpp"
 
+#include <fmt/format.h>
+
 namespace infercost {
 
 KvCache::KvCache(std::vector<KvStream> streams, DType dtype, std::size_t capacity)
     : streams_(std::move(streams)), dtype_(dtype), capacity_(capacity) {
+  ensure_fits_in_memory(static_cast<double>(capacity) * static_cast<double>(bytes_per_token()),
+                        fmt::format("a KV cache of {} tokens × {} bytes per token", capacity, bytes_per_token()));
   for (const auto& s : streams_) data_.emplace_back(capacity, s.width, dtype);
 }
 

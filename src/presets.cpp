@@ -130,17 +130,16 @@ std::vector<ModelConfig> build_presets() {
     presets.push_back(c);
   }
 
-  // Shapes that run here in seconds. "small-mla" is one DeepSeek block (MLA + DeepSeekMoE) at
-  // DeepSeek-V2-Lite's per-layer widths; "small-gqa" is the classic block of the same width: GQA
-  // with Llama 3's 4 query heads per KV head and a dense SwiGLU FFN of V2-Lite's dense width 10944,
-  // close to the 8 × 1408 = 11264 activated by its MoE (2 shared + 6 routed experts).
+  // The default pair, whose blocks run here in seconds (the harness measures one block and scales
+  // by the depth). "small-mla" is DeepSeek-V2-Lite itself, the DeepSeek design (MLA + DeepSeekMoE);
+  // "small-gqa" is the classic design at the same width, depth and vocabulary: GQA with Llama 3's
+  // 4 query heads per KV head and, in every layer, the dense SwiGLU FFN of V2-Lite's first layer
+  // (width 10944, close to the 8 × 1408 = 11264 its MoE activates: 2 shared + 6 routed experts).
   {
     ModelConfig c = presets[2];  // deepseek-v2-lite
     c.name = "small-mla";
-    c.num_layers = 1;
-    c.first_k_dense_replace = 0;
     presets.push_back(c);
-    presets.push_back(dense_model("small-gqa", 2048, 1, 16, 4, 10944, 102400, 163840, 1e-6, 10000));
+    presets.push_back(dense_model("small-gqa", 2048, 27, 16, 4, 10944, 102400, 163840, 1e-6, 10000));
   }
   // "tiny": a two-layer DeepSeek-V3-style model (one dense layer, then MLA + sigmoid-routed,
   // group-limited MoE) with odd widths, for tests.

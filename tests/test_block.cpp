@@ -142,5 +142,31 @@ TEST(Block, FullCacheIsRefused) {
   EXPECT_THROW(block.forward(x.data(), 3, cache, y.data()), std::length_error);
 }
 
+TEST(Block, ShapeBeyondMemoryIsRefusedBeforeAllocating) {
+  // A DeepSeek-V3 MoE layer with 64 times its experts: 16384 × 3 × 7168 × 2048 fp32 weights are
+  // 2.6 TiB, beyond any machine this runs on.
+  ModelConfig model = *find_preset("deepseek-v3");
+  model.moe->n_routed_experts = 256 * 64;
+  const std::size_t before = allocation_stats().current_bytes;
+  try {
+    make_block(model, 5, DType::f32, kSeed);
+    ADD_FAILURE() << "a 2.6 TiB layer was accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("GiB"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("available"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(allocation_stats().current_bytes, before);
+}
+
+TEST(Block, CacheBeyondMemoryIsRefused) {
+  const Block block = make_block(tiny(true), 0, DType::f32, kSeed);
+  EXPECT_THROW(block.make_cache(std::size_t{1} << 40, DType::f32), ConfigError);
+}
+
+TEST(Block, LayerOutOfRangeIsRefused) {
+  EXPECT_THROW(make_block(tiny(true), 2, DType::f32, kSeed), ConfigError);
+  EXPECT_THROW(make_block(tiny(true), -1, DType::f32, kSeed), ConfigError);
+}
+
 }  // namespace
 }  // namespace infercost

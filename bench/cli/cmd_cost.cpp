@@ -97,8 +97,10 @@ std::string ffn_summary(const ModelConfig& m) {
 
 std::string options_summary(const CostOptions& o) {
   return fmt::format(
-      "context L = {}, batch B = {}, weights {} ({:g} bits), KV cache {} ({:g} bits), embeddings counted: {}",
-      o.context, o.batch, o.weight.name, o.weight.bits, o.kv.name, o.kv.bits, to_string(o.embeddings));
+      "context L = {}, batch B = {}, weights {} ({:g} bits), KV cache {} ({:g} bits), embeddings counted: {}; "
+      "roofline inputs {:g} GB/s, {:g} GFLOP/s, budget {:g} GiB",
+      o.context, o.batch, o.weight.name, o.weight.bits, o.kv.name, o.kv.bits, to_string(o.embeddings),
+      o.bandwidth_gbs, o.peak_gflops, o.memory_budget_gib);
 }
 
 std::string decode_summary(const Roofline& r, std::int64_t batch) {

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <new>
 #include <span>
+#include <string>
 #include <type_traits>
 #include <utility>
 
@@ -19,6 +20,12 @@ struct AllocationStats {
 };
 AllocationStats allocation_stats();
 void reset_allocation_peak();
+
+// Memory the system can give without swapping (MemAvailable of /proc/meminfo).
+std::size_t available_memory_bytes();
+// Refuses, with a ConfigError naming `what` and both figures, an allocation of `bytes` that would
+// not fit in available memory: called before allocating anything.
+void ensure_fits_in_memory(double bytes, const std::string& what);
 
 namespace detail {
 void* allocate_counted(std::size_t bytes);

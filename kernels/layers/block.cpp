@@ -2,6 +2,7 @@
 
 #include <vector>
 
+#include "infercost/cost_model.hpp"
 #include "infercost/layers.hpp"
 #include "infercost/ops/norm_rope.hpp"
 
@@ -40,8 +41,21 @@ std::size_t Block::weight_bytes() const {
   return attention_->weight_bytes() + ffn_->weight_bytes() + attn_norm_.bytes() + ffn_norm_.bytes();
 }
 
+namespace {
+// The cost model's parameter count of one layer, in bytes: what make_block is about to allocate.
+double layer_weight_bytes(const ModelConfig& model, int layer, DType weight_dtype) {
+  const CostOptions options;
+  return static_cast<double>(layer_cost(model, model.is_moe_layer(layer), options).total().params_total) *
+         static_cast<double>(size_of(weight_dtype));
+}
+}  // namespace
+
 Block make_block(const ModelConfig& model, int layer, DType weight_dtype, std::uint64_t seed, MlaForm form) {
   validate(model);
+  if (layer < 0 || layer >= model.num_layers)
+    throw ConfigError(fmt::format("layer = {}: must be in [0, {}]", layer, model.num_layers - 1));
+  ensure_fits_in_memory(layer_weight_bytes(model, layer, weight_dtype),
+                        fmt::format("layer {} of {} with {} weights", layer, model.name, to_string(weight_dtype)));
   const std::uint64_t layer_seed = mix_seed(seed, fmt::format("layer{}", layer));
   const LayerContext ctx{.hidden_size = model.hidden_size,
                          .weight_dtype = weight_dtype,
