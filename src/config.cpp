@@ -303,9 +303,8 @@ ModelConfig load_model_config(const std::filesystem::path& path) {
 ModelConfig resolve_model(const std::string& name_or_path) {
   if (auto preset = find_preset(name_or_path)) return *preset;
   if (std::filesystem::exists(name_or_path)) return load_model_config(name_or_path);
-  std::string names;
-  for (const auto& n : preset_names()) names += (names.empty() ? "" : ", ") + n;
-  throw ConfigError(fmt::format("model \"{}\" is neither a preset ({}) nor a config.json file", name_or_path, names));
+  throw ConfigError(fmt::format("model \"{}\" is neither a preset ({}) nor a config.json file", name_or_path,
+                                fmt::join(preset_names(), ", ")));
 }
 
 }  // namespace infercost

@@ -1,7 +1,6 @@
 // The claims catalogue: stable ids, figures recomputed here by hand, verdicts that follow the
 // inputs, and the `infercost claims` command.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <algorithm>
 #include <array>
@@ -15,6 +14,7 @@
 
 #include "infercost/claims.hpp"
 #include "infercost/config.hpp"
+#include "support/cli.hpp"
 
 namespace infercost {
 namespace {
@@ -201,20 +201,8 @@ TEST(Claims, WrapTextKeepsWidthAndWords) {
 }
 
 // The command: fits 100 columns, JSON parses, --set changes a verdict, bad input exits 2.
-struct CommandResult {
-  int status;
-  std::string output;
-};
-
-CommandResult run_cli(const std::string& args) {
-  const std::string command = std::string(INFERCOST_CLI_PATH) + " " + args + " 2>&1";
-  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(command.c_str(), "r"), pclose);
-  std::string out;
-  std::array<char, 4096> buffer{};
-  while (std::fgets(buffer.data(), buffer.size(), pipe.get()) != nullptr) out += buffer.data();
-  const int status = pclose(pipe.release());
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
+using testing::run_cli;
+using testing::CommandResult;
 
 TEST(ClaimsCommand, TableFitsAndJsonFollowsSettings) {
   const CommandResult table = run_cli("claims");

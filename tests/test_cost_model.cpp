@@ -1,7 +1,6 @@
 // The analytic cost model: hand-derived figures for small configs, invariances, the presets'
 // parameter counts against the figures their authors publish, and the `infercost cost` command.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <array>
 #include <cmath>
@@ -12,6 +11,7 @@
 #include <string>
 
 #include "infercost/config.hpp"
+#include "support/cli.hpp"
 #include "infercost/cost_model.hpp"
 
 namespace infercost {
@@ -424,20 +424,8 @@ TEST(CostModel, JsonHasStableFieldsAndConventions) {
 }
 
 // The command itself: its output fits 100 columns, its JSON parses, bad input exits 2.
-struct CommandResult {
-  int status;
-  std::string output;
-};
-
-CommandResult run_cli(const std::string& args) {
-  const std::string command = std::string(INFERCOST_CLI_PATH) + " " + args + " 2>&1";
-  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(command.c_str(), "r"), pclose);
-  std::string out;
-  std::array<char, 4096> buffer{};
-  while (std::fgets(buffer.data(), buffer.size(), pipe.get()) != nullptr) out += buffer.data();
-  const int status = pclose(pipe.release());
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
+using testing::run_cli;
+using testing::CommandResult;
 
 void expect_width_at_most(const std::string& text, std::size_t width) {
   std::istringstream lines(text);

@@ -1,5 +1,5 @@
 // `infercost cost`: the analytic cost model for one model, or several side by side.
-#include <fmt/core.h>
+#include <fmt/format.h>
 
 #include <cmath>
 #include <memory>
@@ -297,9 +297,8 @@ void run(const CostArgs& a) {
 }
 
 std::string help_footer() {
-  std::string names;
-  for (const std::string& n : preset_names()) names += (names.empty() ? "" : ", ") + n;
-  std::string text = wrap_text("Presets: " + names + ".", kWidth, "", "  ") + "\nConventions:\n";
+  std::string text =
+      wrap_text(fmt::format("Presets: {}.", fmt::join(preset_names(), ", ")), kWidth, "", "  ") + "\nConventions:\n";
   for (const std::string& c : cost_conventions()) text += wrap_text(c, kWidth, "  - ", "    ");
   return text;
 }
