@@ -2,6 +2,7 @@
 // MHA/GQA/MQA, "latent" and "k_rope" for absorbed MLA), stored in the cache's dtype.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <stdexcept>
 #include <string>
@@ -32,6 +33,9 @@ class KvCache {
 
   // Makes room for one more token and returns its index; throws std::length_error when full.
   std::size_t push();
+  // Forgets the tokens from `tokens` on (no-op when it holds fewer): lets a benchmark decode again
+  // and again at one depth.
+  void truncate(std::size_t tokens) { size_ = std::min(size_, tokens); }
   // Stores (rounded to the cache dtype) / loads as fp32 the row of `stream` for `token`.
   void write(std::size_t stream, std::size_t token, const float* row);
   void read(std::size_t stream, std::size_t token, float* row) const;
