@@ -4,6 +4,7 @@
 #include <fmt/core.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
@@ -41,13 +42,21 @@ class Inputs {
   std::vector<std::string> used_;
 };
 
-// Cost options for `gpus` GPUs of the kind the gpu.* inputs describe; the precisions are named inputs.
-CostOptions gpu_options(Inputs& in, double gpus, std::string_view weight_bits, std::string_view kv_bits,
-                        double context) {
+// Cost options whose precisions are named inputs, at a context of `context` tokens (set_assumption
+// keeps token inputs >= 1).
+CostOptions serving_options(Inputs& in, std::string_view weight_bits, std::string_view kv_bits,
+                            double context) {
   CostOptions o;
   o.weight = precision_from_bits(in(weight_bits), weight_bits);
   o.kv = precision_from_bits(in(kv_bits), kv_bits);
-  o.context = std::max<std::int64_t>(1, std::llround(context));
+  o.context = std::llround(context);
+  return o;
+}
+
+// As serving_options, on `gpus` GPUs of the kind the gpu.* inputs describe.
+CostOptions gpu_options(Inputs& in, double gpus, std::string_view weight_bits, std::string_view kv_bits,
+                        double context) {
+  CostOptions o = serving_options(in, weight_bits, kv_bits, context);
   o.memory_budget_gib = gpus * in("gpu.memory-gib");
   o.bandwidth_gbs = gpus * in("gpu.bandwidth-gbs");
   o.peak_gflops = gpus * in("gpu.peak-gflops");
@@ -56,7 +65,7 @@ CostOptions gpu_options(Inputs& in, double gpus, std::string_view weight_bits, s
 
 CostOptions training_options(Inputs& in) {
   CostOptions o;
-  o.context = std::max<std::int64_t>(1, std::llround(in("training.sequence-length")));
+  o.context = std::llround(in("training.sequence-length"));
   o.mla_form = MlaForm::naive;  // training decompresses k and v: ordinary attention over them
   return o;
 }
@@ -228,10 +237,7 @@ Claim query_energy(Inputs& in) {
 Claim laptop(Inputs& in) {
   Claim c = make_claim("press.laptop", "distilled versions \"run locally on laptops or modest servers\"",
                        "press summary", "runs on a laptop");
-  CostOptions o;
-  o.weight = precision_from_bits(in("laptop.weight-bits"), "laptop.weight-bits");
-  o.kv = precision_from_bits(in("laptop.kv-bits"), "laptop.kv-bits");
-  o.context = std::max<std::int64_t>(1, std::llround(in("laptop.context")));
+  CostOptions o = serving_options(in, "laptop.weight-bits", "laptop.kv-bits", in("laptop.context"));
   o.memory_budget_gib = in("laptop.ram-gib");
   o.bandwidth_gbs = in("laptop.bandwidth-gbs");
   o.peak_gflops = in("laptop.peak-gflops");
@@ -287,6 +293,22 @@ Claim v2_kv(Inputs& in) {
   return c;
 }
 
+// The context in [low, high] at which ratio(context) crosses `target`, to one token, by bisection;
+// 0 when ratio - target has the same sign at both ends.
+template <class Ratio>
+double crossing_context(const Ratio& ratio, double target, double low, double high) {
+  const bool low_below = ratio(low) < target;
+  if (low_below == (ratio(high) < target)) return 0;
+  while (high - low > 1) {
+    const double mid = std::floor((low + high) / 2);
+    if ((ratio(mid) < target) == low_below)
+      low = mid;
+    else
+      high = mid;
+  }
+  return high;
+}
+
 // Roofline decode throughput at the largest batch the memory holds, DeepSeek-V2 over DeepSeek 67B.
 struct ThroughputPair {
   CostReport v2, d67;
@@ -309,20 +331,9 @@ Claim v2_throughput(Inputs& in) {
                       gpu_options(in, gpus, "deepseek-67b.weight-bits", "deepseek-67b.kv-bits", context))};
   };
   const ThroughputPair p = at(in("throughput.context"));
-  // The context at which the predicted ratio equals the published one, by bisection (0: none in range).
-  constexpr double kPublished = 5.76;
-  double low = 256, high = 131072, crossing = 0;
-  const bool low_below = at(low).ratio() < kPublished;
-  if (low_below != (at(high).ratio() < kPublished)) {
-    while (high - low > 1) {
-      const double mid = std::floor((low + high) / 2);
-      if ((at(mid).ratio() < kPublished) == low_below)
-        low = mid;
-      else
-        high = mid;
-    }
-    crossing = high;
-  }
+  // The context at which the predicted ratio equals the published one.
+  const auto ratio_at = [&](double context) { return at(context).ratio(); };
+  const double crossing = crossing_context(ratio_at, 5.76, 256, 131072);
   const CostReport& a = p.v2;
   const CostReport& b = p.d67;
   c.formula =
@@ -379,9 +390,10 @@ Claim v2_training(Inputs& in) {
       "The 42.5% is 1 - {:g}K / {:g}K = {:.1f}%: GPU-hours per trillion tokens measured on DeepSeek's H800 "
       "cluster (§3.2.3). The arithmetic checks out, but the hours themselves are a measurement no config can "
       "give. From FLOPs alone (3 x forward at L = {}: {:.0f} vs {:.0f} GFLOP per token) V2 would save "
-      "{:.1f}%; the published saving is smaller because V2 trained at {:.2f}x the 67B's FLOP utilisation, "
-      "the MoE communication overhead the paper mentions. The published figure is a cost, not a FLOP count: "
-      "consistent with, not derivable from, the cost model.",
+      "{:.1f}%; the published saving is smaller, so V2 trained at {:.2f}x the 67B's FLOP utilisation "
+      "(the paper notes that MoE training adds communication overhead; it does not break the hours down). "
+      "The published figure is a cost, not a FLOP count: consistent with, not derivable from, the cost "
+      "model.",
       h_v2 / 1e3, h_67 / 1e3, hour_saving, o.context, f_v2 / 1e9, f_67 / 1e9, flop_saving, utilisation);
   return c;
 }
@@ -401,23 +413,26 @@ Claim v2_params(Inputs&) {
                {"deepseek_v2_params_activated", active(v2) / 1e9, "B"},
                {"deepseek_v2_lite_params_total", total(lite) / 1e9, "B"},
                {"deepseek_v2_lite_params_activated", active(lite) / 1e9, "B"}};
-  // V2-Lite's 2.4B is the count cut, not rounded, to two figures.
-  const bool lite_active = std::floor(active(lite) / 1e8) == 24;
-  c.verdict = matches(total(v2), 236e9, 1e9) && matches(active(v2), 21e9, 1e9) &&
-                      matches(total(lite), 15.7e9, 1e8) && lite_active
-                  ? Verdict::reproduced
-                  : Verdict::contradicted;
+  // V2-Lite's 2.451B activated rounds to 2.5B; its card's 2.4B matches only as the count cut to two
+  // figures. That reading of the published figure is the assumption the verdict states.
+  const bool lite_rounds = matches(active(lite), 2.4e9, 1e8);
+  const bool lite_cut = std::floor(active(lite) / 1e8) == 24;
+  const bool v2_matches = matches(total(v2), 236e9, 1e9) && matches(active(v2), 21e9, 1e9) &&
+                          matches(total(lite), 15.7e9, 1e8);
+  c.verdict = !v2_matches || !(lite_rounds || lite_cut) ? Verdict::contradicted
+              : lite_rounds                             ? Verdict::reproduced
+                                                        : Verdict::reproduced_under_assumption;
   c.finding = fmt::format(
-      "From the configs: V2 {} total, {} activated; V2-Lite {} total, {} activated. The published activated "
-      "figures count the LM head but not the embedding matrix (a token uses one row of it): counting the "
-      "whole embedding would give {} and {}, none of it {} and {}. V2-Lite's card writes 2.4B for {}, cut "
-      "rather than rounded to two figures.",
+      "From the configs: V2 {} total, {} activated; V2-Lite {} total, {} activated, counting the LM head and "
+      "the one embedding row a token uses (counting the whole embedding gives {} and {}, none of it {} and "
+      "{}). V2-Lite's 2.4B is {:.1f}% below {}, which rounds to 2.5B: the card's figure matches only if it "
+      "was cut rather than rounded to two figures, the reading this verdict assumes.",
       billions(total(v2)), billions(active(v2)), billions(total(lite)), billions(active(lite)),
       billions(active(v2) + v2.model.vocab_size * double(v2.model.hidden_size)),
       billions(active(lite) + lite.model.vocab_size * double(lite.model.hidden_size)),
       billions(active(v2) - (v2.model.vocab_size + 1) * double(v2.model.hidden_size)),
       billions(active(lite) - (lite.model.vocab_size + 1) * double(lite.model.hidden_size)),
-      billions(active(lite)));
+      100 * (1 - 2.4e9 / active(lite)), billions(active(lite)));
   return c;
 }
 
@@ -443,8 +458,9 @@ Claim v3_params(Inputs&) {
       "The main model: {} total, {} activated (LM head counted, one embedding row: 37B is that figure "
       "rounded; counting the whole embedding gives {}, which would round to 38B). The 671B excludes the MTP "
       "module: one more MoE block, its 2d -> d projection and norms, and (as stored) its own copies of the "
-      "embedding and head: {}, so {} in all, the 685B (671B + 14B) of the Hugging Face card.",
-      billions(total), billions(active), billions(active + vd - d), billions(mtp), billions(total + mtp));
+      "embedding and head: {}, so {} in all, {:.2f}% from the 685B (671B + 14B) of the Hugging Face card.",
+      billions(total), billions(active), billions(active + vd - d), billions(mtp), billions(total + mtp),
+      100 * std::abs(1 - (total + mtp) / 685e9));
   return c;
 }
 
@@ -484,49 +500,40 @@ Claim v3_gpu_hours(Inputs& in) {
   return c;
 }
 
+// The JSON key and the text of each verdict, in the enum's order.
+struct VerdictName {
+  std::string_view key, text;
+};
+constexpr std::array<VerdictName, 5> kVerdictNames = {{
+    {"reproduced", "reproduced"},
+    {"reproduced_under_assumption", "reproduced under a stated assumption"},
+    {"not_derivable", "not derivable from public data"},
+    {"contradicted", "contradicted"},
+    {"needs_measurement", "needs a measurement"},
+}};
+
 }  // namespace
 
-std::string_view to_string(Verdict verdict) {
-  switch (verdict) {
-    case Verdict::reproduced:
-      return "reproduced";
-    case Verdict::reproduced_under_assumption:
-      return "reproduced under a stated assumption";
-    case Verdict::not_derivable:
-      return "not derivable from public data";
-    case Verdict::contradicted:
-      return "contradicted";
-    case Verdict::needs_measurement:
-      return "needs a measurement";
-  }
-  return "?";
-}
+std::string_view to_string(Verdict verdict) { return kVerdictNames[static_cast<std::size_t>(verdict)].text; }
 
-std::string_view verdict_key(Verdict verdict) {
-  switch (verdict) {
-    case Verdict::reproduced:
-      return "reproduced";
-    case Verdict::reproduced_under_assumption:
-      return "reproduced_under_assumption";
-    case Verdict::not_derivable:
-      return "not_derivable";
-    case Verdict::contradicted:
-      return "contradicted";
-    case Verdict::needs_measurement:
-      return "needs_measurement";
-  }
-  return "?";
-}
+std::string_view verdict_key(Verdict verdict) { return kVerdictNames[static_cast<std::size_t>(verdict)].key; }
 
 Assumptions default_assumptions() {
   return {
-      {"gpu.memory-gib", {80, "GiB", "H800 SXM: 80 GB HBM3 per GPU"}},
-      {"gpu.bandwidth-gbs", {3350, "GB/s", "H800 SXM: 3.35 TB/s HBM3, as the H100 SXM"}},
+      // DeepSeek's reports give the H800's interconnect, not its memory, bandwidth or FLOP rate: the
+      // gpu.* defaults are NVIDIA's H100 SXM figures, which the H800 is reported to share.
+      {"gpu.memory-gib",
+       {80, "GiB", "80 GB, NVIDIA's H100 SXM figure, taken for the H800 SXM; as GiB, an upper bound"}},
+      {"gpu.bandwidth-gbs",
+       {3350, "GB/s", "3.35 TB/s HBM3, NVIDIA's H100 SXM figure, taken for the H800 SXM"}},
       {"gpu.peak-gflops",
-       {989.5e3, "GFLOP/s", "H800 SXM dense bf16 peak, as the H100 SXM; FP8 is twice that"}},
-      {"gpu.watts", {700, "W", "H800 SXM board power limit; GPUs only, no host or cooling"}},
+       {989.5e3, "GFLOP/s",
+        "dense BF16, NVIDIA's H100 SXM figure (1979 with 2:4 sparsity), taken for the H800 SXM; dense FP8 "
+        "doubles it"}},
+      {"gpu.watts",
+       {700, "W", "the H100 SXM's maximum TDP, taken for the H800 SXM; GPUs only, no host, no cooling"}},
       {"gpu.usd-per-hour", {2, "USD per GPU-hour", "the H800 rental price the V3 report assumes, Table 1"}},
-      {"node.gpus", {8, "GPUs", "one HGX node"}},
+      {"node.gpus", {8, "GPUs", "one 8-GPU node, as in DeepSeek's H800 clusters (V3 report §3.1)"}},
       {"deepseek-v2.kv-bits",
        {6, "bits/element", "V2 paper §3.2.3: KV cache quantised to 6 bits on average"}},
       {"deepseek-v2.weight-bits",
@@ -546,7 +553,7 @@ Assumptions default_assumptions() {
       {"v3.gpu-hours.post-training", {5e3, "GPU-hours", "V3 report Table 1"}},
       {"v3.pre-training-tokens", {14.8e12, "tokens", "V3 report: pre-trained on 14.8T tokens"}},
       {"inference.gpus",
-       {16, "GPUs", "two 8-GPU nodes: V3 at 8 bits does not leave room for a cache in one"}},
+       {16, "GPUs", "two 8-GPU nodes: in one, V3's 8-bit weights take 625 of 640 GiB, leaving little cache"}},
       {"inference.weight-bits",
        {8, "bits/weight", "FP8: V3's released precision; Meta also ships the 405B in FP8"}},
       {"inference.kv-bits", {16, "bits/element", "bf16"}},
@@ -559,7 +566,7 @@ Assumptions default_assumptions() {
       {"energy.kv-bits", {16, "bits/element", "bf16"}},
       {"laptop.ram-gib", {16, "GiB", "a common laptop"}},
       {"laptop.weight-bits",
-       {4.5, "bits/weight", "4-bit weights + one 16-bit scale per 32, as common GGUF/GPTQ formats"}},
+       {4.5, "bits/weight", "4-bit weights + one 16-bit scale per 32, as GGUF's Q4_0"}},
       {"laptop.kv-bits", {16, "bits/element", "fp16/bf16 cache"}},
       {"laptop.context", {8192, "tokens", "a long chat"}},
       {"laptop.bandwidth-gbs", {100, "GB/s", "LPDDR5 laptop memory, e.g. Apple M3"}},
@@ -576,6 +583,12 @@ void set_assumption(Assumptions& assumptions, std::string_view name, double valu
   }
   if (!std::isfinite(value) || value <= 0)
     throw ConfigError(fmt::format("claims: {} = {}: must be a finite number > 0", name, value));
+  // Tokens and GPUs come whole, at least one; a fraction (an MFU) is at most one.
+  const std::string& unit = it->second.unit;
+  if ((unit == "tokens" || unit == "GPUs") && value < 1)
+    throw ConfigError(fmt::format("claims: {} = {}: must be at least 1 ({})", name, value, unit));
+  if (unit == "fraction" && value > 1)
+    throw ConfigError(fmt::format("claims: {} = {}: must be a fraction in (0, 1]", name, value));
   it->second.value = value;
 }
 

@@ -198,52 +198,32 @@ EmbeddingCount parse_embedding_count(std::string_view text) {
 
 std::string_view mla_form_name(MlaForm form) { return form == MlaForm::naive ? "naive" : "absorbed"; }
 
+namespace {
+
+// The JSON key and the table label of each component, in kComponents order.
+struct ComponentName {
+  std::string_view key, label;
+};
+constexpr std::array<ComponentName, kComponents.size()> kComponentNames = {{
+    {"attention_projections", "attention projections"},
+    {"attention_context", "attention over context"},
+    {"router", "router"},
+    {"shared_experts", "shared experts"},
+    {"routed_experts", "routed experts"},
+    {"dense_ffn", "dense FFN"},
+    {"norms", "norms"},
+    {"embedding", "embedding"},
+    {"lm_head", "LM head"},
+}};
+
+}  // namespace
+
 std::string_view to_string(Component component) {
-  switch (component) {
-    case Component::attention_projections:
-      return "attention_projections";
-    case Component::attention_context:
-      return "attention_context";
-    case Component::router:
-      return "router";
-    case Component::shared_experts:
-      return "shared_experts";
-    case Component::routed_experts:
-      return "routed_experts";
-    case Component::dense_ffn:
-      return "dense_ffn";
-    case Component::norms:
-      return "norms";
-    case Component::embedding:
-      return "embedding";
-    case Component::lm_head:
-      return "lm_head";
-  }
-  return "?";
+  return kComponentNames[static_cast<std::size_t>(component)].key;
 }
 
 std::string_view label(Component component) {
-  switch (component) {
-    case Component::attention_projections:
-      return "attention projections";
-    case Component::attention_context:
-      return "attention over context";
-    case Component::router:
-      return "router";
-    case Component::shared_experts:
-      return "shared experts";
-    case Component::routed_experts:
-      return "routed experts";
-    case Component::dense_ffn:
-      return "dense FFN";
-    case Component::norms:
-      return "norms";
-    case Component::embedding:
-      return "embedding";
-    case Component::lm_head:
-      return "LM head";
-  }
-  return "?";
+  return kComponentNames[static_cast<std::size_t>(component)].label;
 }
 
 void validate(const CostOptions& o) {
@@ -366,8 +346,10 @@ const std::vector<std::string>& cost_conventions() {
   static const std::vector<std::string> conventions = {
       "A FLOP is one multiply or one add: a multiply-add counts 2.",
       "FLOPs count the matrix products: projections, experts, router, LM head, attention scores and the "
-      "weighted sum of values. Elementwise work (norms, RoPE, softmax, SiLU, gates, biases, residual adds) "
-      "is not counted: a few FLOPs per element, O(d + n_h*L) per token per layer.",
+      "weighted sum of values. The LM head counts for every token, prefill included (as training needs; "
+      "serving a prompt needs only its last token's logits). Elementwise work (norms, RoPE, softmax, SiLU, "
+      "gates, biases, residual adds) is not counted: a few FLOPs per element, O(d + n_h*L) per token per "
+      "layer.",
       "Decode at context L: each sequence holds L tokens in its cache, the new one included; the new token "
       "attends to all L, reads L cached rows and writes its own once.",
       "Prefill of length L is causal: token t attends to t positions, L(L+1)/2 in all; per-token prefill "
@@ -390,8 +372,10 @@ const std::vector<std::string>& cost_conventions() {
       "MoE at batch B: each MoE layer reads the shared experts and E*(1 - (1 - k/E)^B) distinct routed "
       "experts, the expectation when every token picks its k experts uniformly and independently (the "
       "balanced load the routing losses aim for); at B = 1 exactly k.",
-      "Roofline: a decode step takes max(FLOPs / peak FLOP rate, bytes / bandwidth). Both rates are inputs "
-      "(defaults: one 8 x H800 node); infercost's harness measures this machine's.",
+      "Roofline: a decode step takes max(FLOPs / peak FLOP rate, bytes / bandwidth). Both rates and the "
+      "memory budget are inputs; the defaults are 8 GPUs at NVIDIA's H100 SXM figures (3.35 TB/s, 989.5 "
+      "TFLOP/s dense BF16, 80 GB), standing in for the 8 x H800 node of DeepSeek's claims, for which "
+      "DeepSeek gives no memory or FLOP figures. infercost's harness measures this machine's.",
       "Memory budget: weights + B x L x KV bytes per token must fit; activations, framework overhead and "
       "fragmentation are not counted, so the largest batch is an upper bound.",
       "Units: KiB, MiB, GiB, TiB are powers of 1024; GB/s, GFLOP/s, B (billions of parameters) powers of "

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
+#include <utility>
 
 #include "infercost/config.hpp"
 #include "support/cli.hpp"
@@ -58,6 +59,20 @@ ModelConfig small_mla(int q_lora_rank) {
                     .router = RouterKind::sigmoid};
   m.first_k_dense_replace = 2;
   return m;
+}
+
+// small_gqa()'s parameters, embedding and LM head included.
+double small_gqa_params() {
+  const double d = 36, q = 6 * 4, kv = 2 * 4, ffn = 22, V = 17, layers = 3;
+  return layers * (2 * d * q + 2 * d * kv + 3 * d * ffn + 2 * d) + d + 2 * V * d;
+}
+
+// small_gqa()'s forward FLOPs for one token decoded at context L, by hand: 2 per weight of every
+// projection, FFN and the LM head, and 2·n_h·d_h each for scores and values per attended position.
+double small_gqa_decode_flops(std::int64_t L) {
+  const double d = 36, q = 6 * 4, kv = 2 * 4, ffn = 22, V = 17, layers = 3;
+  const double matmuls = 2 * (layers * (2 * d * q + 2 * d * kv + 3 * d * ffn) + V * d);
+  return matmuls + layers * (4 * q) * static_cast<double>(L);
 }
 
 CostOptions options(std::int64_t context, std::int64_t batch = 1) {
@@ -155,17 +170,24 @@ TEST(CostModel, MlaWithMoeMatchesHandDerivation) {
     const double absorbed_ctx = 2.0 * nh * (kv_lora + rope) + 2.0 * nh * kv_lora;
     const double naive_ctx = 2.0 * nh * (nope + rope) + 2.0 * nh * v;
     EXPECT_DOUBLE_EQ(r.flops_decode_per_token, weights + 5 * absorbed_ctx * L);
+    EXPECT_DOUBLE_EQ(r.flops_prefill_per_token, weights + 5 * absorbed_ctx * (L + 1) / 2.0);
     EXPECT_EQ(r.kv_elements_per_token_per_layer, kv_lora + rope);
+    // Decode at batch 1 reads every activated weight once (bf16) and L latent rows per layer.
+    EXPECT_DOUBLE_EQ(r.decode_traffic.weight_bytes_read,
+                     2.0 * static_cast<double>(2 * dense_layer + 3 * moe_active + d + V * d + d));
+    EXPECT_DOUBLE_EQ(r.decode_traffic.kv_bytes_read, 2.0 * 5 * (kv_lora + rope) * L);
 
     CostOptions o = options(L);
     o.mla_form = MlaForm::naive;
     const CostReport n = estimate_cost(m, o);
     EXPECT_DOUBLE_EQ(n.flops_decode_per_token, weights + 5 * naive_ctx * L);
     EXPECT_EQ(n.kv_elements_per_token_per_layer, nh * (nope + rope + v));
+    EXPECT_DOUBLE_EQ(n.decode_traffic.kv_bytes_read, 2.0 * 5 * nh * (nope + rope + v) * L);
     EXPECT_EQ(n.params_total, r.params_total);  // same weights, two ways to use them
-    // Training runs the naive form whichever form decode uses.
-    EXPECT_DOUBLE_EQ(n.flops_training_per_token, 3 * n.flops_prefill_per_token);
-    EXPECT_DOUBLE_EQ(r.flops_training_per_token, n.flops_training_per_token);
+    // Training: 3 × the naive forward at length L, whichever form decode uses.
+    const double training = 3 * (weights + 5 * naive_ctx * (L + 1) / 2.0);
+    EXPECT_DOUBLE_EQ(n.flops_training_per_token, training);
+    EXPECT_DOUBLE_EQ(r.flops_training_per_token, training);
   }
 }
 
@@ -274,9 +296,13 @@ TEST(CostModel, RooflineBoundsAndThroughput) {
   o.bandwidth_gbs = 1;
   o.peak_gflops = 10;
   const CostReport b1 = estimate_cost(m, o);
+  // Bytes: every weight but the 16 embedding rows not looked up, and the cache (3 layers × 2 × 8 bf16)
+  // read for L = 16 tokens and written for one.
+  const double bytes = 2.0 * (small_gqa_params() - 16 * 36) + 96.0 * (16 + 1);
   EXPECT_TRUE(b1.decode.memory_bound);
-  EXPECT_DOUBLE_EQ(b1.decode.time_s, b1.decode_traffic.total() / 1e9);
-  EXPECT_NEAR(b1.arithmetic_intensity, b1.flops_decode_per_token / b1.decode_traffic.total(), 1e-12);
+  EXPECT_DOUBLE_EQ(b1.decode.bytes, bytes);
+  EXPECT_DOUBLE_EQ(b1.decode.time_s, bytes / 1e9);
+  EXPECT_NEAR(b1.arithmetic_intensity, small_gqa_decode_flops(16) / bytes, 1e-12);
   o.batch = 4096;
   EXPECT_FALSE(estimate_cost(m, o).decode.memory_bound);
 }
@@ -290,7 +316,12 @@ TEST(CostModel, LargestBatchInMemoryBudget) {
   const CostReport r = estimate_cost(m, o);
   EXPECT_EQ(r.fit.max_cached_tokens, 1000);
   EXPECT_EQ(r.fit.max_batch, 100);
-  EXPECT_DOUBLE_EQ(r.fit.decode.tokens_per_s, 100 / r.fit.decode.time_s);
+  // The step at that batch: all weights (100 tokens look up all 17 embedding rows) and 100 caches of
+  // L + 1 rows; at the default rates it is memory-bound.
+  const double step_bytes = weights + 100 * kv_per_token * (10 + 1);
+  EXPECT_DOUBLE_EQ(r.fit.decode.bytes, step_bytes);
+  EXPECT_DOUBLE_EQ(r.fit.decode.flops, 100 * small_gqa_decode_flops(10));
+  EXPECT_DOUBLE_EQ(r.fit.decode.tokens_per_s, 100 / (step_bytes / (o.bandwidth_gbs * 1e9)));
   o.memory_budget_gib = weights / 2 / (1024.0 * 1024 * 1024);
   EXPECT_EQ(estimate_cost(m, o).fit.max_batch, 0);
 }
@@ -375,8 +406,8 @@ TEST(CostModelPresets, ActivatedWithinOnePercentOfPublished) {
 TEST(CostModelPresets, DeepSeekActivatedFiguresAreRoundedToTwoFigures) {
   // DeepSeek-V3 report: "37B activated for each token". No embedding convention lands within 1%:
   // touched 36.63B (-1.01%), all 37.55B (+1.49%), none 35.70B (-3.5%). 37B is given to two
-  // significant figures (±0.5B, ±1.35%), and only the touched count rounds to it: the report
-  // counts the LM head and not the embedding matrix.
+  // significant figures (±0.5B, ±1.35%), and only the touched count (LM head and one embedding
+  // row) rounds to it.
   const ModelConfig v3 = *find_preset("deepseek-v3");
   CostOptions o;
   EXPECT_EQ(std::llround(estimate_cost(v3, o).params_activated / 1e9), 37);
@@ -386,8 +417,8 @@ TEST(CostModelPresets, DeepSeekActivatedFiguresAreRoundedToTwoFigures) {
   EXPECT_EQ(std::llround(estimate_cost(v3, o).params_activated / 1e9), 36);
 
   // DeepSeek-V2-Lite model card: "2.4B activated". Touched gives 2.451B (+2.1%); all 2.661B,
-  // none 2.242B are further off. The card's 2.4B is the touched count cut (not rounded) to two
-  // figures; this test pins that reading rather than widening the tolerance.
+  // none 2.242B are further off. The card's 2.4B matches only the touched count cut (not rounded) to
+  // two figures; this test pins the count, and the v2.params claim states that reading.
   const ModelConfig lite = *find_preset("deepseek-v2-lite");
   const double touched = estimate_cost(lite).params_activated / 1e9;
   EXPECT_GE(touched, 2.4);
@@ -461,6 +492,18 @@ TEST(CostCommand, BadInputExitsTwoNamingTheField) {
   EXPECT_EQ(run_cli("cost --model no-such-model").status, 2);
   EXPECT_EQ(run_cli("cost").status, 2);
   EXPECT_EQ(run_cli("cost --model tiny --context 0").status, 2);
+  // Malformed numbers, clashing options and stray arguments too, not CLI11's own exit codes.
+  for (const auto& [args, field] : {std::pair{"cost --model tiny --context abc", "context"},
+                                    {"cost --model tiny --batch 2.5", "batch"},
+                                    {"cost --model tiny --kv-bits six", "kv-bits"},
+                                    {"cost --model tiny --weight-dtype fp8 --weight-bits 4", "weight-bits"},
+                                    {"cost --model tiny --compare tiny,small-gqa", "--compare"},
+                                    {"cost --model tiny --bogus", "--bogus"},
+                                    {"cost --model tiny --peak-gflops 1e", "peak-gflops"}}) {
+    const CommandResult r = run_cli(args);
+    EXPECT_EQ(r.status, 2) << args << ": " << r.output;
+    EXPECT_NE(r.output.find(field), std::string::npos) << args << ": " << r.output;
+  }
 }
 
 }  // namespace

@@ -72,7 +72,9 @@ void print_claim(const Claim& c, const Assumptions& assumptions) {
   fmt::print("{}", wrap_text(c.finding, kWidth, "  finding  ", pad));
 }
 
-void run(const ClaimsArgs& a) {
+void run(const ClaimsArgs& a, const CLI::App& cmd) {
+  if (!cmd.remaining().empty())
+    throw ConfigError(fmt::format("claims: unexpected argument '{}'", cmd.remaining().front()));
   Assumptions assumptions = default_assumptions();
   for (const std::string& s : a.settings) apply_setting(assumptions, s);
   if (a.list_inputs) {
@@ -115,7 +117,8 @@ void add_claims_command(CLI::App& app) {
   cmd->footer(
       "Verdicts: reproduced; reproduced under a stated assumption; not derivable from public data; "
       "contradicted;\nneeds a measurement (until the harness supplies one).");
-  cmd->callback([args] { run(*args); });
+  cmd->allow_extras();  // run() refuses them, exiting 2 like any bad input
+  cmd->callback([args, cmd] { run(*args, *cmd); });
 }
 
 }  // namespace infercost::cli

@@ -1,11 +1,13 @@
 // `infercost cost`: the analytic cost model for one model, or several side by side.
 #include <fmt/format.h>
 
+#include <charconv>
 #include <cmath>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "commands.hpp"
@@ -18,37 +20,55 @@ namespace {
 
 constexpr std::size_t kWidth = 100;
 
+// Options are kept as text and read here rather than by CLI11, so that a bad number or a clash exits
+// 2 naming its field, as every other bad input does. Unset options keep CostOptions' defaults.
 struct CostArgs {
   std::string model;
   std::string compare;
-  std::int64_t context = CostOptions{}.context;
-  std::int64_t batch = CostOptions{}.batch;
-  std::string weight_dtype = "bf16";
-  std::optional<double> weight_bits;
-  std::string kv_dtype = "bf16";
-  std::optional<double> kv_bits;
+  std::optional<std::string> context, batch;
+  std::optional<std::string> weight_dtype, weight_bits, kv_dtype, kv_bits;
   std::string mla_form = "absorbed";
   std::string embeddings = "touched";
-  double bandwidth_gbs = CostOptions{}.bandwidth_gbs;
-  double peak_gflops = CostOptions{}.peak_gflops;
-  double memory_budget_gib = CostOptions{}.memory_budget_gib;
+  std::optional<std::string> bandwidth_gbs, peak_gflops, memory_budget_gib;
   bool json = false;
 };
 
+template <class Number>
+Number parse_number(std::string_view field, const std::string& text) {
+  Number value{};
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc{} || end != text.data() + text.size())
+    throw ConfigError(fmt::format("{}: '{}' is not {}", field, text,
+                                  std::is_integral_v<Number> ? "a whole number" : "a number"));
+  return value;
+}
+
+template <class Number>
+void read_number(Number& out, std::string_view field, const std::optional<std::string>& text) {
+  if (text) out = parse_number<Number>(field, *text);
+}
+
+Precision read_precision(std::string_view name, const std::optional<std::string>& dtype,
+                         const std::optional<std::string>& bits) {
+  if (dtype && bits)
+    throw ConfigError(fmt::format("{0}-bits: give --{0}-dtype or --{0}-bits, not both", name));
+  if (bits) return precision_from_bits(parse_number<double>(fmt::format("{}-bits", name), *bits));
+  return parse_precision(dtype.value_or("bf16"), fmt::format("{}-dtype", name));
+}
+
 CostOptions to_options(const CostArgs& a) {
   CostOptions o;
-  o.context = a.context;
-  o.batch = a.batch;
-  o.weight = a.weight_bits ? precision_from_bits(*a.weight_bits, "weight-bits")
-                           : parse_precision(a.weight_dtype, "weight-dtype");
-  o.kv = a.kv_bits ? precision_from_bits(*a.kv_bits, "kv-bits") : parse_precision(a.kv_dtype, "kv-dtype");
+  read_number(o.context, "context", a.context);
+  read_number(o.batch, "batch", a.batch);
+  o.weight = read_precision("weight", a.weight_dtype, a.weight_bits);
+  o.kv = read_precision("kv", a.kv_dtype, a.kv_bits);
   if (a.mla_form != "absorbed" && a.mla_form != "naive")
     throw ConfigError(fmt::format("mla-form: '{}' is not absorbed or naive", a.mla_form));
   o.mla_form = a.mla_form == "naive" ? MlaForm::naive : MlaForm::absorbed;
   o.embeddings = parse_embedding_count(a.embeddings);
-  o.bandwidth_gbs = a.bandwidth_gbs;
-  o.peak_gflops = a.peak_gflops;
-  o.memory_budget_gib = a.memory_budget_gib;
+  read_number(o.bandwidth_gbs, "bandwidth-gbs", a.bandwidth_gbs);
+  read_number(o.peak_gflops, "peak-gflops", a.peak_gflops);
+  read_number(o.memory_budget_gib, "memory-budget-gib", a.memory_budget_gib);
   validate(o);
   return o;
 }
@@ -97,8 +117,8 @@ std::string ffn_summary(const ModelConfig& m) {
 
 std::string options_summary(const CostOptions& o) {
   return fmt::format(
-      "context L = {}, batch B = {}, weights {} ({:g} bits), KV cache {} ({:g} bits), embeddings counted: {}; "
-      "roofline inputs {:g} GB/s, {:g} GFLOP/s, budget {:g} GiB",
+      "context L = {}, batch B = {}, weights {} ({:g} bits), KV cache {} ({:g} bits), embeddings counted: "
+      "{}; roofline inputs {:g} GB/s, {:g} GFLOP/s, budget {:g} GiB",
       o.context, o.batch, o.weight.name, o.weight.bits, o.kv.name, o.kv.bits, to_string(o.embeddings),
       o.bandwidth_gbs, o.peak_gflops, o.memory_budget_gib);
 }
@@ -271,7 +291,9 @@ std::vector<std::string> split_names(const std::string& list) {
   return names;
 }
 
-void run(const CostArgs& a) {
+void run(const CostArgs& a, const CLI::App& cmd) {
+  if (!cmd.remaining().empty())
+    throw ConfigError(fmt::format("cost: unexpected argument '{}'", cmd.remaining().front()));
   if (a.model.empty() == a.compare.empty())
     throw ConfigError("cost: give either --model NAME|config.json or --compare A,B,...");
   const CostOptions options = to_options(a);
@@ -297,8 +319,9 @@ void run(const CostArgs& a) {
 }
 
 std::string help_footer() {
-  std::string text =
-      wrap_text(fmt::format("Presets: {}.", fmt::join(preset_names(), ", ")), kWidth, "", "  ") + "\nConventions:\n";
+  const std::string presets = fmt::format("Presets: {}.", fmt::join(preset_names(), ", "));
+  std::string text = wrap_text(presets, kWidth, "", "  ");
+  text += "\nConventions:\n";
   for (const std::string& c : cost_conventions()) text += wrap_text(c, kWidth, "  - ", "    ");
   return text;
 }
@@ -310,31 +333,38 @@ void add_cost_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("cost",
                                      "What a model should cost: parameters, bytes, FLOPs, roofline "
                                      "(analytic, nothing is run)");
+  const CostOptions defaults;
+  cmd->allow_extras();  // run() refuses them, exiting 2 like any bad input
   cmd->add_option("--model", args->model, "A preset name or a path to a HuggingFace config.json");
-  cmd->add_option("--compare", args->compare, "Several models side by side, ratios to the first: A,B,...")
-      ->excludes("--model");
+  cmd->add_option("--compare", args->compare, "Several models side by side, ratios to the first: A,B,...");
   cmd->add_option("--context", args->context, "L: tokens in each sequence's cache at decode; prefill length")
-      ->capture_default_str();
-  cmd->add_option("--batch", args->batch, "B: sequences decoded together")->capture_default_str();
-  auto* wdtype = cmd->add_option("--weight-dtype", args->weight_dtype, "fp32|bf16|fp16|fp8|int8|int4")
-                     ->capture_default_str();
-  cmd->add_option("--weight-bits", args->weight_bits, "Any bits per weight (e.g. 4.5)")->excludes(wdtype);
-  auto* kdtype =
-      cmd->add_option("--kv-dtype", args->kv_dtype, "fp32|bf16|fp16|fp8|int8|int4")->capture_default_str();
-  cmd->add_option("--kv-bits", args->kv_bits, "Any bits per cached element (e.g. 6)")->excludes(kdtype);
+      ->type_name("INT")
+      ->default_str(std::to_string(defaults.context));
+  cmd->add_option("--batch", args->batch, "B: sequences decoded together")
+      ->type_name("INT")
+      ->default_str(std::to_string(defaults.batch));
+  cmd->add_option("--weight-dtype", args->weight_dtype, "fp32|bf16|fp16|fp8|int8|int4")->default_str("bf16");
+  cmd->add_option("--weight-bits", args->weight_bits, "Any bits per weight (e.g. 4.5), not with the dtype")
+      ->type_name("FLOAT");
+  cmd->add_option("--kv-dtype", args->kv_dtype, "fp32|bf16|fp16|fp8|int8|int4")->default_str("bf16");
+  cmd->add_option("--kv-bits", args->kv_bits, "Any bits per cached element (e.g. 6), not with the dtype")
+      ->type_name("FLOAT");
   cmd->add_option("--mla-form", args->mla_form, "MLA: absorbed (caches the latent) or naive")
       ->capture_default_str();
   cmd->add_option("--count-embeddings", args->embeddings, "none|touched|all (see conventions)")
       ->capture_default_str();
   cmd->add_option("--bandwidth-gbs", args->bandwidth_gbs, "Memory bandwidth, GB/s (an input)")
-      ->capture_default_str();
+      ->type_name("FLOAT")
+      ->default_str(fmt::format("{:.0f}", defaults.bandwidth_gbs));
   cmd->add_option("--peak-gflops", args->peak_gflops, "Peak FLOP rate, GFLOP/s (an input)")
-      ->default_str(fmt::format("{:.0f}", args->peak_gflops));
+      ->type_name("FLOAT")
+      ->default_str(fmt::format("{:.0f}", defaults.peak_gflops));
   cmd->add_option("--memory-budget-gib", args->memory_budget_gib, "Memory for weights + KV cache, GiB")
-      ->capture_default_str();
+      ->type_name("FLOAT")
+      ->default_str(fmt::format("{:g}", defaults.memory_budget_gib));
   cmd->add_flag("--json", args->json, "Print JSON (stable field names, units in the names)");
   cmd->footer(help_footer());
-  cmd->callback([args] { run(*args); });
+  cmd->callback([args, cmd] { run(*args, *cmd); });
 }
 
 }  // namespace infercost::cli

@@ -15,7 +15,8 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help and --version exit 0; every usage error exits 2, as a bad config does.
+    return app.exit(e) == 0 ? 0 : 2;
   } catch (const infercost::ConfigError& e) {
     fmt::print(stderr, "infercost: invalid config: {}\n", e.what());
     return 2;

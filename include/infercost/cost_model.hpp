@@ -70,8 +70,10 @@ struct CostOptions {
   Precision kv{"bf16", 16};
   MlaForm mla_form = MlaForm::absorbed;
   EmbeddingCount embeddings = EmbeddingCount::touched;
-  // Roofline inputs. Defaults: one node of 8 H800 (the hardware of the DeepSeek-V2/V3 claims):
-  // 8 × 3.35 TB/s HBM3, 8 × 989.5 TFLOP/s dense bf16, 8 × 80 GiB.
+  // Roofline inputs. Defaults: 8 GPUs at NVIDIA's published H100 SXM figures (3.35 TB/s HBM3,
+  // 989.5 TFLOP/s dense BF16, 80 GB, read as 80 GiB). They stand in for the 8 × H800 node of the
+  // DeepSeek-V2/V3 claims: DeepSeek's reports give no H800 memory or FLOP figures, and the H800 is
+  // reported to differ from the H100 SXM in its interconnect, not in these.
   double bandwidth_gbs = 8 * 3350.0;
   double peak_gflops = 8 * 989.5e3;
   double memory_budget_gib = 8 * 80.0;
