@@ -3,6 +3,7 @@
 #include <string>
 
 #include "infercost/layers.hpp"
+#include "infercost/ops/norm_rope.hpp"
 #include "support/compare.hpp"
 
 namespace infercost {
@@ -85,6 +86,30 @@ TEST(Block, MlaFormsGiveTheSameBlock) {
     ++i;
   }
   EXPECT_LE(relative_error(outputs[0], outputs[1]), 1e-5);
+}
+
+// h = x + Attn(RMSNorm(x) ⊙ g_attn), y = h + FFN(RMSNorm(h) ⊙ g_ffn), from the block's own layers and
+// gains: the order, the pre-norms, which gain goes where and both residuals.
+TEST(Block, IsPreNormResidualOfItsLayers) {
+  for (bool gqa : {true, false}) {
+    const ModelConfig model = tiny(gqa);
+    const Block block = make_block(model, 1, DType::f32, kSeed);
+    const std::size_t d = static_cast<std::size_t>(model.hidden_size), T = 7;
+    const auto x = random_vector(T * d, kSeed, "x");
+    KvCache cache = block.make_cache(T, DType::f32);
+    auto got = poisoned(T * d);
+    block.forward(x.data(), T, cache, got.data());
+
+    std::vector<float> normed(T * d), delta(T * d), want(T * d);
+    reference::rmsnorm(x.data(), T, d, block.attn_norm().data(), model.rms_norm_eps, normed.data());
+    KvCache attn_cache = block.attention().make_cache(T, DType::f32);
+    block.attention().forward(normed.data(), T, attn_cache, delta.data());
+    for (std::size_t i = 0; i < T * d; ++i) want[i] = x[i] + delta[i];
+    reference::rmsnorm(want.data(), T, d, block.ffn_norm().data(), model.rms_norm_eps, normed.data());
+    block.ffn().forward(normed.data(), T, delta.data());
+    for (std::size_t i = 0; i < T * d; ++i) want[i] += delta[i];
+    EXPECT_EQ(got, want) << (gqa ? "gqa" : "mla");
+  }
 }
 
 TEST(Block, ResidualPathIsKept) {

@@ -100,6 +100,16 @@ std::set<int> kept_groups(const std::vector<double>& key, const MoeConfig& m) {
   return {order.begin(), order.begin() + m.topk_group};
 }
 
+// A router whose row i is logits_i · u / |u|², so that u·e_i = logits_i exactly.
+Matrix router_with_logits(const std::vector<float>& u, const std::vector<double>& logits) {
+  double norm2 = 0.0;
+  for (float v : u) norm2 += static_cast<double>(v) * v;
+  Matrix router(logits.size(), u.size(), DType::f32);
+  for (std::size_t i = 0; i < logits.size(); ++i)
+    for (std::size_t k = 0; k < u.size(); ++k) router.set(i, k, static_cast<float>(logits[i] * u[k] / norm2));
+  return router;
+}
+
 // A float copy of a matrix's values: bf16 weights seen as the fp32 weights they round to.
 Matrix as_f32(const Matrix& w) {
   Matrix out(w.rows(), w.cols(), DType::f32);
@@ -191,23 +201,19 @@ INSTANTIATE_TEST_SUITE_P(Routers, MoeAllExperts, ::testing::Values(RouterKind::s
 
 class MoeRouter : public ::testing::TestWithParam<RouterKind> {};
 
-// A router whose row i is t_i · u / |u|², so that u·e_i = t_i exactly: t = 4 for expert a, 3 for
-// b, and in [-3, -1] for the others, which then lose both the expert and the group ranking.
+// Logits u·e_i of 4 for expert a, 3 for b, and in [-3, -1] for the others, which then lose both the
+// expert and the group ranking.
 TEST_P(MoeRouter, TokenBuiltToPreferTwoExpertsGetsThem) {
   MoeConfig m = awkward_moe(GetParam());
   m.top_k = 2;
   const std::vector<float> u = random_vector(kHidden, kSeed, "u");
-  double norm2 = 0.0;
-  for (float v : u) norm2 += static_cast<double>(v) * v;
   const std::vector<float> others = random_vector(m.n_routed_experts, kSeed, "others");
   const std::vector<float> bias = random_vector(m.n_routed_experts, kSeed, "bias", 0.1f);
-  // (same group), (groups 0 and 2), (groups 3 and 1, b first by index).
+  // (same group), (groups 0 and 2), (groups 3 and 1: the better expert first, though its index is higher).
   for (const auto& [a, b] : std::vector<std::pair<int, int>>{{0, 1}, {2, 7}, {11, 4}}) {
-    Matrix router(static_cast<std::size_t>(m.n_routed_experts), kHidden, DType::f32);
-    for (int i = 0; i < m.n_routed_experts; ++i) {
-      const double target = i == a ? 4.0 : i == b ? 3.0 : -2.0 + others[i];
-      for (int k = 0; k < kHidden; ++k) router.set(i, k, static_cast<float>(target * u[k] / norm2));
-    }
+    std::vector<double> logits(static_cast<std::size_t>(m.n_routed_experts));
+    for (int i = 0; i < m.n_routed_experts; ++i) logits[i] = i == a ? 4.0 : i == b ? 3.0 : -2.0 + others[i];
+    const Matrix router = router_with_logits(u, logits);
     for (int n_group : {1, 4}) {
       m.n_group = n_group;
       m.topk_group = n_group == 1 ? 1 : 2;
@@ -255,14 +261,33 @@ TEST_P(MoeRouter, TiesGoToLowerIndex) {
   const Matrix router(static_cast<std::size_t>(m.n_routed_experts), kHidden, DType::f32);  // zeros
   const std::vector<float> u = random_vector(kHidden, kSeed, "u");
   EXPECT_EQ(reference::route(u.data(), router, {}, m).experts, (std::vector<int>{0, 1, 2}));
-  MoeConfig one_per_group = m;
-  one_per_group.n_group = 1;
-  one_per_group.topk_group = 1;
-  EXPECT_EQ(reference::route(u.data(), router, {}, one_per_group).experts, (std::vector<int>{0, 1, 2}));
+  MoeConfig ungrouped = m;
+  ungrouped.n_group = 1;
+  ungrouped.topk_group = 1;
+  EXPECT_EQ(reference::route(u.data(), router, {}, ungrouped).experts, (std::vector<int>{0, 1, 2}));
 }
 
 INSTANTIATE_TEST_SUITE_P(Routers, MoeRouter, ::testing::Values(RouterKind::softmax, RouterKind::sigmoid),
                          router_name);
+
+// Group 0 holds the best single expert (logit 3, then -2, -2); group 1 the best pair (2.5, 2.4).
+// V2 ranks groups by their best score and keeps group 0; V3 by the sum of their two best and keeps
+// group 1 (sigmoid: 0.95 + 0.12 < 0.92 + 0.92). Unlimited, the top 2 would be experts 0 and 3.
+TEST(MoeRouterGroups, V2RanksGroupsByBestScoreV3ByBestTwo) {
+  const std::vector<double> logits{3.0, -2.0, -2.0, 2.5, 2.4, -2.0, -3.0, -3.0, -3.0, -3.0, -3.0, -3.0};
+  const std::vector<float> u = random_vector(kHidden, kSeed, "u");
+  const Matrix router = router_with_logits(u, logits);
+  for (RouterKind kind : {RouterKind::softmax, RouterKind::sigmoid}) {
+    MoeConfig m = awkward_moe(kind);
+    m.top_k = 2;
+    m.topk_group = 1;
+    const std::vector<int> want =
+        kind == RouterKind::softmax ? std::vector<int>{0, 1} : std::vector<int>{3, 4};
+    EXPECT_EQ(reference::route(u.data(), router, {}, m).experts, want) << to_string(kind);
+    m.n_group = 1;
+    EXPECT_EQ(reference::route(u.data(), router, {}, m).experts, (std::vector<int>{0, 3})) << to_string(kind);
+  }
+}
 
 TEST(MoeRouterV3, GatesAreNormalisedScoresWithoutBiasTimesFactor) {
   const MoeConfig m = awkward_moe(RouterKind::sigmoid);

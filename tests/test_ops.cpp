@@ -49,7 +49,7 @@ TEST(Matmul, Bf16WeightsEqualFp32WeightsRoundedToBf16) {
   reference::matmul(x.data(), M, w16, y16.data());
   reference::matmul(x.data(), M, rounded, y_rounded.data());
   reference::matmul(x.data(), M, w32, y32.data());
-  EXPECT_LE(relative_error(y16, y_rounded), 1e-6);
+  EXPECT_EQ(y16, y_rounded);  // the same values through the same double loop: bit for bit
   EXPECT_LE(relative_error(y16, y32), 1e-2);
   EXPECT_GT(relative_error(y16, y32), 0.0);  // bf16 storage really is narrower
 }
@@ -137,12 +137,15 @@ TEST(Rope, PairsRotateByPositionTimesFrequency) {
 }
 
 TEST(Rope, RotatesOnlyTheFirstRotDim) {
-  float x[] = {1, 2, 3, 4, 5, 6};
-  const int pos[] = {5};
-  reference::rope(x, 1, 6, 1, 6, 4, pos, 10000.0, RopePairing::interleaved);
-  EXPECT_EQ(x[4], 5);
-  EXPECT_EQ(x[5], 6);
-  EXPECT_NE(x[0], 1);
+  for (RopePairing pairing : {RopePairing::interleaved, RopePairing::halves}) {
+    float x[] = {1, 2, 3, 4, 5, 6};
+    const int pos[] = {5};
+    reference::rope(x, 1, 6, 1, 6, 4, pos, 10000.0, pairing);
+    EXPECT_EQ(x[4], 5);
+    EXPECT_EQ(x[5], 6);
+    EXPECT_NE(x[0], 1);
+    EXPECT_NE(x[1], 2);  // halves pairs (0,2), (1,3) within the 4 rotated dims, not (0,3)
+  }
 }
 
 TEST(Softmax, SumsToOneAndSurvivesLargeInputs) {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <initializer_list>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -31,14 +32,22 @@ class KvCache {
   std::size_t bytes_per_token() const { return elements_per_token() * size_of(dtype_); }
   std::size_t allocated_bytes() const;               // capacity × bytes_per_token
 
-  // Makes room for one more token and returns its index; throws std::length_error when full.
-  std::size_t push();
+  // Refuses a cache a layer cannot use, before the layer touches it: std::invalid_argument when the
+  // streams are not `layout` (same names and widths, in order), std::length_error when there is no
+  // room for `tokens` more.
+  void check(const std::vector<KvStream>& layout, std::size_t tokens) const;
+  // Appends `tokens` tokens; rows[s] points to their rows of stream s, [tokens, width of s]. Throws
+  // std::length_error, having stored nothing, when they do not fit.
+  void append(std::initializer_list<const float*> rows, std::size_t tokens);
   // Forgets the tokens from `tokens` on (no-op when it holds fewer): lets a benchmark decode again
   // and again at one depth.
   void truncate(std::size_t tokens) { size_ = std::min(size_, tokens); }
   // Stores (rounded to the cache dtype) / loads as fp32 the row of `stream` for `token`.
   void write(std::size_t stream, std::size_t token, const float* row);
   void read(std::size_t stream, std::size_t token, float* row) const;
+  // The first `tokens` rows of `stream` as fp32, [tokens, width]: prefill reads its keys and values
+  // back from here so that it sees exactly what decode will (bf16-rounded in a bf16 cache).
+  std::vector<float> rows(std::size_t stream, std::size_t tokens) const;
   // The raw storage of a stream: [capacity, width] in the cache dtype, for kernels.
   const Matrix& storage(std::size_t stream) const { return data_[stream]; }
 

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <span>
 
 #include "infercost/config.hpp"
 #include "infercost/kv_cache.hpp"
@@ -26,14 +27,17 @@ class Attention {
   // Processes T new tokens at positions cache.size() .. cache.size()+T-1: appends their cache
   // rows, and writes for each the causal attention over every cached token up to itself,
   // through the output projection. x, y: [T, hidden_size], x already normalised.
-  // Prefill is forward() on an empty cache; decode is forward() with T = 1.
+  // Prefill is forward() on an empty cache; decode is forward() with T = 1. A cache of another
+  // layout (std::invalid_argument) or without room for T more tokens (std::length_error) is
+  // refused before anything changes (KvCache::check).
   virtual void forward(const float* x, std::size_t T, KvCache& cache, float* y) const = 0;
   // An empty cache of this layer's layout with room for `capacity` tokens.
   virtual KvCache make_cache(std::size_t capacity, DType cache_dtype) const = 0;
   virtual std::size_t weight_bytes() const = 0;
 };
 
-// MHA/GQA/MQA or MLA (in the given form), from attention.kind.
+// MHA/GQA/MQA or MLA (in the given form), from attention.kind. Throws ConfigError, before
+// allocating, on an invalid `attention` or a hidden_size < 1.
 std::unique_ptr<Attention> make_attention(const AttentionConfig& attention, const LayerContext& ctx,
                                           MlaForm form = MlaForm::absorbed);
 
@@ -67,6 +71,10 @@ class Block {
   std::size_t weight_bytes() const;
   const Attention& attention() const { return *attention_; }
   const FeedForward& ffn() const { return *ffn_; }
+  // The RMSNorm gains before attention and before the FFN, [hidden_size]: drawn uniform in 1 ± 0.25
+  // (sub-streams "attn_norm", "ffn_norm" of the context's seed) so that a norm ignoring them shows.
+  std::span<const float> attn_norm() const { return attn_norm_.span(); }
+  std::span<const float> ffn_norm() const { return ffn_norm_.span(); }
 
  private:
   std::unique_ptr<Attention> attention_;

@@ -45,6 +45,7 @@ float uniform(std::uint64_t seed, std::uint64_t index);             // in [-1, 1
 // Fills with uniform values of variance 1/cols (range ±sqrt(3/cols)), so y = x Wᵀ keeps
 // activations O(1) when x is O(1).
 void fill_random(Matrix& w, std::uint64_t seed);
+// dst[i] = scale · uniform(seed, i) for i < n: values in [-scale, scale).
 void fill_uniform(float* dst, std::size_t n, std::uint64_t seed, float scale);
 
 // A matrix of the given shape filled by fill_random from the named sub-stream of `seed`.

@@ -3,8 +3,6 @@
 // picks the cache layout and the attention path; the weights, named alike, are the same.
 #include <cmath>
 #include <initializer_list>
-#include <stdexcept>
-#include <string>
 #include <string_view>
 #include <vector>
 
@@ -39,16 +37,6 @@ std::vector<float> row_as_f32(const Matrix& m) {
   std::vector<float> row(m.cols());
   for (std::size_t i = 0; i < m.cols(); ++i) row[i] = m.at(0, i);
   return row;
-}
-
-// Appends T tokens to a two-stream cache: row t of `first` to stream 0, of `second` to stream 1.
-void append(KvCache& cache, const float* first, const float* second, std::size_t T) {
-  const std::size_t w0 = cache.streams()[kFirstStream].width, w1 = cache.streams()[kSecondStream].width;
-  for (std::size_t t = 0; t < T; ++t) {
-    const std::size_t row = cache.push();
-    cache.write(kFirstStream, row, first + t * w0);
-    cache.write(kSecondStream, row, second + t * w1);
-  }
 }
 
 // What both forms compute from the T new tokens before touching the cache.
@@ -86,8 +74,7 @@ class MlaAttention final : public Attention {
   // x, y: [T, hidden]; the T new tokens take positions cache.size() .. cache.size() + T - 1.
   // An empty cache means prefill; otherwise each token decodes against the cache up to itself.
   void forward(const float* x, std::size_t T, KvCache& cache, float* y) const override {
-    check_cache(cache, T);
-    if (T == 0) return;
+    cache.check(cache_layout(), T);
     const Projections p = project(x, T, cache.size());
     std::vector<float> o(T * o_width());
     if (form_ == MlaForm::naive)
@@ -120,24 +107,6 @@ class MlaAttention final : public Attention {
   std::vector<KvStream> cache_layout() const {
     if (form_ == MlaForm::naive) return {{"k", n_heads_ * qk_dim()}, {"v", o_width()}};
     return {{"latent", kv_lora_}, {"k_rope", rope_}};
-  }
-
-  // Refuses a cache of another layout, or one without room for T more tokens, before touching it.
-  void check_cache(const KvCache& cache, std::size_t T) const {
-    const std::vector<KvStream> want = cache_layout();
-    const std::vector<KvStream>& got = cache.streams();
-    bool same = got.size() == want.size();
-    for (std::size_t i = 0; same && i < want.size(); ++i)
-      same = got[i].name == want[i].name && got[i].width == want[i].width;
-    if (!same) {
-      std::string layout;
-      for (const KvStream& s : want)
-        layout += (layout.empty() ? "" : ", ") + s.name + "[" + std::to_string(s.width) + "]";
-      throw std::invalid_argument("KV cache layout does not match this MLA layer (want " + layout + ")");
-    }
-    if (cache.size() + T > cache.capacity())
-      throw std::length_error("KV cache full: " + std::to_string(cache.size()) + " + " + std::to_string(T) +
-                              " tokens exceed capacity " + std::to_string(cache.capacity()));
   }
 
   // The query (q_C, q_R) and the compressed key/value (c_KV, k_R) of tokens pos0 .. pos0 + T - 1.
@@ -188,15 +157,12 @@ class MlaAttention final : public Attention {
         concat(&k_nope[th * nope_], &p.k_rope[t * rope_], &k[th * qk_dim()]);
       }
     }
-    append(cache, k.data(), v.data(), T);
+    cache.append({k.data(), v.data()}, T);
     const AttentionShape shape{n_heads_, n_heads_, qk_dim(), v_dim_, scale()};
     if (pos0 == 0) {
-      // k and v are read back from the cache, so a bf16 cache feeds prefill the values decode reads.
-      for (std::size_t t = 0; t < T; ++t) {
-        cache.read(kFirstStream, t, &k[t * k_width]);
-        cache.read(kSecondStream, t, &v[t * o_width()]);
-      }
-      reference::attention_prefill(q.data(), k.data(), v.data(), T, shape, o);
+      // k and v come back from the cache, rounded as decode will later read them.
+      reference::attention_prefill(q.data(), cache.rows(kFirstStream, T).data(),
+                                   cache.rows(kSecondStream, T).data(), T, shape, o);
       return;
     }
     for (std::size_t t = 0; t < T; ++t)
@@ -214,7 +180,7 @@ class MlaAttention final : public Attention {
   // apply W_UV,i to the latent output. o: [T, n_h, v].
   void attend_absorbed(const Projections& p, std::size_t T, KvCache& cache, float* o) const {
     const std::size_t pos0 = cache.size(), latent_row = n_heads_ * kv_lora_;
-    append(cache, p.latent.data(), p.k_rope.data(), T);
+    cache.append({p.latent.data(), p.k_rope.data()}, T);
     std::vector<float> q_latent(T * latent_row), o_latent(T * latent_row);
     absorb_query(p.q_nope.data(), T, q_latent.data());
     const MlaShape shape{n_heads_, kv_lora_, rope_, scale()};

@@ -1,8 +1,6 @@
 // MHA / GQA / MQA attention (DESIGN.md, "Baseline attention"): one class for all three, which
 // differ only in n_kv_heads.
 #include <cmath>
-#include <stdexcept>
-#include <string>
 #include <vector>
 
 #include "infercost/ops/attention.hpp"
@@ -35,34 +33,31 @@ class StandardAttention final : public Attention {
 
   // x, y: [T, hidden]; the T new tokens take positions cache.size() .. cache.size() + T - 1.
   void forward(const float* x, std::size_t T, KvCache& cache, float* y) const override {
-    check_cache(cache, T);
+    cache.check(layout(), T);
     const std::size_t pos0 = cache.size();
     std::vector<float> q(T * q_width()), k(T * kv_width()), v(T * kv_width());
     reference::matmul(x, T, wq_, q.data());
     reference::matmul(x, T, wk_, k.data());
     reference::matmul(x, T, wv_, v.data());
     apply_rope(q.data(), k.data(), T, pos0);
-    for (std::size_t t = 0; t < T; ++t) {
-      const std::size_t row = cache.push();
-      cache.write(kKeyStream, row, k.data() + t * kv_width());
-      cache.write(kValueStream, row, v.data() + t * kv_width());
-    }
+    cache.append({k.data(), v.data()}, T);
     std::vector<float> o(T * q_width());
     if (pos0 == 0) {
-      prefill(q.data(), T, cache, o.data());
+      // k and v come back from the cache, rounded as decode will later read them.
+      reference::attention_prefill(q.data(), cache.rows(kKeyStream, T).data(),
+                                   cache.rows(kValueStream, T).data(), T, shape(), o.data());
     } else {
       // Token pos0 + t attends to cache rows 0 .. pos0 + t (itself included, later tokens not).
-      const Matrix& k_cache = cache.storage(kKeyStream);
-      const Matrix& v_cache = cache.storage(kValueStream);
       for (std::size_t t = 0; t < T; ++t)
-        reference::attention_decode(q.data() + t * q_width(), k_cache, v_cache, pos0 + t + 1, shape(),
+        reference::attention_decode(q.data() + t * q_width(), cache.storage(kKeyStream),
+                                    cache.storage(kValueStream), pos0 + t + 1, shape(),
                                     o.data() + t * q_width());
     }
     reference::matmul(o.data(), T, wo_, y);
   }
 
   KvCache make_cache(std::size_t capacity, DType cache_dtype) const override {
-    return KvCache({{"k", kv_width()}, {"v", kv_width()}}, cache_dtype, capacity);
+    return KvCache(layout(), cache_dtype, capacity);
   }
 
   std::size_t weight_bytes() const override {
@@ -78,16 +73,8 @@ class StandardAttention final : public Attention {
     return {n_heads_, n_kv_heads_, head_dim_, head_dim_, scale};
   }
 
-  // Refuses a cache of another layout, or one without room for T more tokens, before touching it.
-  void check_cache(const KvCache& cache, std::size_t T) const {
-    const auto& s = cache.streams();
-    if (s.size() != 2 || s[kKeyStream].width != kv_width() || s[kValueStream].width != kv_width())
-      throw std::invalid_argument("KV cache layout does not match this attention layer (want k, v of width " +
-                                  std::to_string(kv_width()) + ")");
-    if (cache.size() + T > cache.capacity())
-      throw std::length_error("KV cache full: " + std::to_string(cache.size()) + " + " + std::to_string(T) +
-                              " tokens exceed capacity " + std::to_string(cache.capacity()));
-  }
+  // Per token: k and v of every key/value head.
+  std::vector<KvStream> layout() const { return {{"k", kv_width()}, {"v", kv_width()}}; }
 
   // RoPE over the full head_dim of q and k, pairing (i, i + d_h/2) as Llama does in HuggingFace
   // transformers (rotate_half). q: [T, n_heads * d_h], k: [T, n_kv_heads * d_h].
@@ -98,17 +85,6 @@ class StandardAttention final : public Attention {
                     RopePairing::halves);
     reference::rope(k, T, kv_width(), n_kv_heads_, head_dim_, head_dim_, positions.data(), rope_theta_,
                     RopePairing::halves);
-  }
-
-  // Causal attention of the first T cached tokens on themselves. k and v are read back from the
-  // cache, so a bf16 cache feeds prefill exactly the values decode will later read.
-  void prefill(const float* q, std::size_t T, const KvCache& cache, float* o) const {
-    std::vector<float> k(T * kv_width()), v(T * kv_width());
-    for (std::size_t t = 0; t < T; ++t) {
-      cache.read(kKeyStream, t, k.data() + t * kv_width());
-      cache.read(kValueStream, t, v.data() + t * kv_width());
-    }
-    reference::attention_prefill(q, k.data(), v.data(), T, shape(), o);
   }
 
   std::size_t n_heads_, n_kv_heads_, head_dim_, hidden_;

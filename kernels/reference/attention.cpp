@@ -1,37 +1,21 @@
 #include "infercost/ops/attention.hpp"
 
-#include <algorithm>
-#include <cmath>
-#include <vector>
+#include <cassert>
 
 namespace infercost::reference {
 
 namespace {
 
-// One query head against L keys: out = sum_j softmax_j(scale · q·k_j) v_j.
-// q: [qk_dim]; key(j, i) / value(j, c) read element i / c of key / value j as fp32, whatever the
-// storage; out: [v_dim]. Scores and sums in double; the max is subtracted before exp so large
-// scores cannot overflow.
+// One query head q: [qk_dim] against L keys; key(j, i) / value(j, c) read element i / c of key /
+// value j as fp32, whatever the storage. out: [v_dim].
 template <typename Key, typename Value>
-void attend(const float* q, std::size_t L, std::size_t qk_dim, std::size_t v_dim, double scale, Key key,
-            Value value, float* out) {
-  std::vector<double> p(L);
-  for (std::size_t j = 0; j < L; ++j) {
+void attend_head(const float* q, std::size_t L, const AttentionShape& s, Key key, Value value, float* out) {
+  const auto score = [&](std::size_t j) {
     double dot = 0.0;
-    for (std::size_t i = 0; i < qk_dim; ++i) dot += static_cast<double>(q[i]) * key(j, i);
-    p[j] = scale * dot;
-  }
-  const double max = *std::max_element(p.begin(), p.end());
-  double sum = 0.0;
-  for (double& s : p) {
-    s = std::exp(s - max);
-    sum += s;
-  }
-  for (std::size_t c = 0; c < v_dim; ++c) {
-    double acc = 0.0;
-    for (std::size_t j = 0; j < L; ++j) acc += p[j] * value(j, c);
-    out[c] = static_cast<float>(acc / sum);
-  }
+    for (std::size_t i = 0; i < s.qk_dim; ++i) dot += static_cast<double>(q[i]) * key(j, i);
+    return dot;
+  };
+  attend(L, s.v_dim, s.scale, score, value, out);
 }
 
 // Query heads per key/value head: head h reads key/value head h / group.
@@ -49,7 +33,7 @@ void attention_prefill(const float* q, const float* k, const float* v, std::size
       const std::size_t g = h / group_size(shape);
       auto key = [&](std::size_t j, std::size_t i) { return k[(j * KV + g) * dq + i]; };
       auto value = [&](std::size_t j, std::size_t c) { return v[(j * KV + g) * dv + c]; };
-      attend(q + (t * H + h) * dq, t + 1, dq, dv, shape.scale, key, value, out + (t * H + h) * dv);
+      attend_head(q + (t * H + h) * dq, t + 1, shape, key, value, out + (t * H + h) * dv);
     }
   }
 }
@@ -58,12 +42,13 @@ void attention_prefill(const float* q, const float* k, const float* v, std::size
 // (fp32 or bf16); out: [n_heads, v_dim].
 void attention_decode(const float* q, const Matrix& k_cache, const Matrix& v_cache, std::size_t L,
                       const AttentionShape& shape, float* out) {
+  assert(L >= 1 && L <= k_cache.rows() && L <= v_cache.rows());
   const std::size_t dq = shape.qk_dim, dv = shape.v_dim;
   for (std::size_t h = 0; h < shape.n_heads; ++h) {
     const std::size_t g = h / group_size(shape);
     auto key = [&](std::size_t j, std::size_t i) { return k_cache.at(j, g * dq + i); };
     auto value = [&](std::size_t j, std::size_t c) { return v_cache.at(j, g * dv + c); };
-    attend(q + h * dq, L, dq, dv, shape.scale, key, value, out + h * dv);
+    attend_head(q + h * dq, L, shape, key, value, out + h * dv);
   }
 }
 

@@ -1,39 +1,26 @@
 #include "infercost/ops/mla.hpp"
 
-#include <algorithm>
 #include <cassert>
-#include <cmath>
-#include <vector>
+
+#include "infercost/ops/attention.hpp"
 
 namespace infercost::reference {
 
 namespace {
 
 // One head against L cached tokens: o~ = Σ_j softmax_j(scale · (q~·c_KV,j + q_R·k_R,j)) c_KV,j.
-// q_latent: [kv_lora_rank], q_rope: [rope_dim]; out: [kv_lora_rank]. Scores and sums in double;
-// the max is subtracted before exp so large scores cannot overflow.
+// q_latent: [kv_lora_rank], q_rope: [rope_dim]; out: [kv_lora_rank].
 void attend_latent(const float* q_latent, const float* q_rope, const Matrix& latent, const Matrix& k_rope,
                    std::size_t L, const MlaShape& s, float* out) {
-  std::vector<double> p(L);
-  for (std::size_t j = 0; j < L; ++j) {
+  const auto score = [&](std::size_t j) {
     double dot = 0.0;
     for (std::size_t c = 0; c < s.kv_lora_rank; ++c)
       dot += static_cast<double>(q_latent[c]) * latent.at(j, c);
-    for (std::size_t r = 0; r < s.rope_dim; ++r)
-      dot += static_cast<double>(q_rope[r]) * k_rope.at(j, r);
-    p[j] = s.scale * dot;
-  }
-  const double max = *std::max_element(p.begin(), p.end());
-  double sum = 0.0;
-  for (double& e : p) {
-    e = std::exp(e - max);
-    sum += e;
-  }
-  for (std::size_t c = 0; c < s.kv_lora_rank; ++c) {
-    double acc = 0.0;
-    for (std::size_t j = 0; j < L; ++j) acc += p[j] * latent.at(j, c);
-    out[c] = static_cast<float>(acc / sum);
-  }
+    for (std::size_t r = 0; r < s.rope_dim; ++r) dot += static_cast<double>(q_rope[r]) * k_rope.at(j, r);
+    return dot;
+  };
+  const auto value = [&](std::size_t j, std::size_t c) { return latent.at(j, c); };
+  attend(L, s.kv_lora_rank, s.scale, score, value, out);
 }
 
 }  // namespace

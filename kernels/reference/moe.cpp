@@ -106,7 +106,7 @@ Routing route(const float* u, const Matrix& router_weight, const std::vector<flo
   return r;
 }
 
-void moe(const float* x, std::size_t T, const MoeWeights& w, const MoeConfig& moe, float* y) {
+void moe(const float* x, std::size_t T, const MoeWeights& w, const MoeConfig& config, float* y) {
   const std::size_t d = w.router.cols();
   std::fill(y, y + T * d, 0.0f);
   std::vector<float> out(T * d);
@@ -119,7 +119,7 @@ void moe(const float* x, std::size_t T, const MoeWeights& w, const MoeConfig& mo
   // expert runs once over its tokens as a serving engine batches them.
   std::vector<std::vector<std::pair<std::size_t, float>>> chosen_by(w.routed.size());
   for (std::size_t t = 0; t < T; ++t) {
-    const Routing r = route(x + t * d, w.router, w.bias, moe);
+    const Routing r = route(x + t * d, w.router, w.bias, config);
     for (std::size_t j = 0; j < r.experts.size(); ++j)
       chosen_by[static_cast<std::size_t>(r.experts[j])].emplace_back(t, r.gates[j]);
   }

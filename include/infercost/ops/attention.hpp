@@ -2,7 +2,10 @@
 // causal over a sequence (prefill) and one query against a KV cache (decode).
 #pragma once
 
+#include <algorithm>
+#include <cmath>
 #include <cstddef>
+#include <vector>
 
 #include "infercost/weights.hpp"
 
@@ -19,6 +22,28 @@ struct AttentionShape {
 };
 
 namespace reference {
+
+// One query against L >= 1 keys: out[c] = Σ_j softmax_j(scale · score(j)) · value(j, c), c < v_dim,
+// where score(j) is the query's dot product with key j and value(j, c) element c of value j.
+// Shared by every reference attention kernel (MHA/GQA/MQA here, absorbed MLA in ops/mla.hpp), which
+// differ only in how they read a key and a value. Scores and sums in double; the max is subtracted
+// before exp so large scores cannot overflow. out: [v_dim].
+template <typename Score, typename Value>
+void attend(std::size_t L, std::size_t v_dim, double scale, Score score, Value value, float* out) {
+  std::vector<double> p(L);
+  for (std::size_t j = 0; j < L; ++j) p[j] = scale * score(j);
+  const double max = *std::max_element(p.begin(), p.end());
+  double sum = 0.0;
+  for (double& e : p) {
+    e = std::exp(e - max);
+    sum += e;
+  }
+  for (std::size_t c = 0; c < v_dim; ++c) {
+    double acc = 0.0;
+    for (std::size_t j = 0; j < L; ++j) acc += p[j] * value(j, c);
+    out[c] = static_cast<float>(acc / sum);
+  }
+}
 
 // Causal attention of a T-token sequence on itself: token t attends to tokens 0..t.
 // q: [T, n_heads, qk_dim], k: [T, n_kv_heads, qk_dim], v: [T, n_kv_heads, v_dim],

@@ -63,7 +63,7 @@ Routing route(const float* u, const Matrix& router_weight, const std::vector<flo
 // The MoE FFN output for T tokens. x, y: [T, d], not aliased.
 // y_t = Σ_shared expert(x_t) + Σ_{i in route(x_t)} g_i · expert_i(x_t): the residual x_t is not
 // included (the block adds it). Each routed expert runs only on the tokens that selected it.
-void moe(const float* x, std::size_t T, const MoeWeights& w, const MoeConfig& moe, float* y);
+void moe(const float* x, std::size_t T, const MoeWeights& w, const MoeConfig& config, float* y);
 
 }  // namespace reference
 
