@@ -69,4 +69,11 @@ Matrix random_matrix(std::size_t rows, std::size_t cols, DType dtype, std::uint6
   return w;
 }
 
+Matrix random_gain(std::size_t n, DType dtype, std::uint64_t seed, std::string_view name) {
+  Matrix gain(1, n, dtype);
+  const std::uint64_t stream = mix_seed(seed, name);
+  for (std::size_t i = 0; i < n; ++i) gain.set(0, i, 1.0f + 0.25f * uniform(stream, i));
+  return gain;
+}
+
 }  // namespace infercost

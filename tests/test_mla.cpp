@@ -217,12 +217,12 @@ std::vector<double> project_all(const Matrix& W, const std::vector<double>& x) {
   return project_rows(W, x, 0, W.rows());
 }
 
-// RMSNorm with gamma = 1, as the layer initialises it.
-void rms_normalise(std::vector<double>& x, double eps) {
+// RMSNorm with the gain [1, n] of the layer.
+void rms_normalise(std::vector<double>& x, const Matrix& gain, double eps) {
   double sum_sq = 0.0;
   for (double e : x) sum_sq += e * e;
   const double inv_rms = 1.0 / std::sqrt(sum_sq / static_cast<double>(x.size()) + eps);
-  for (double& e : x) e *= inv_rms;
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] *= inv_rms * gain.at(0, i);
 }
 
 // RoPE pairing (2i, 2i+1), as DeepSeek's reference model.py: pair i turns by pos · theta^(-2i/d).
@@ -253,6 +253,8 @@ std::vector<float> mla_from_formulas(const LayerCase& c, const LayerContext& ctx
   const Matrix w_dkv = weight(R, d, "w_dkv"), w_kr = weight(rope, d, "w_kr");
   const Matrix w_uk = weight(H * nope, R, "w_uk"), w_uv = weight(H * v_dim, R, "w_uv");
   const Matrix w_o = weight(d, H * v_dim, "w_o");
+  const Matrix q_norm = q_lora > 0 ? random_gain(q_lora, ctx.weight_dtype, ctx.seed, "q_norm") : Matrix();
+  const Matrix kv_norm = random_gain(R, ctx.weight_dtype, ctx.seed, "kv_norm");
   const double scale = 1.0 / std::sqrt(static_cast<double>(nope + rope));
 
   std::vector<std::vector<double>> c_kv(T), k_r(T);
@@ -261,13 +263,13 @@ std::vector<float> mla_from_formulas(const LayerCase& c, const LayerContext& ctx
     const std::vector<double> h(x.begin() + static_cast<std::ptrdiff_t>(t * d),
                                 x.begin() + static_cast<std::ptrdiff_t>((t + 1) * d));
     c_kv[t] = project_all(w_dkv, h);
-    rms_normalise(c_kv[t], ctx.rms_norm_eps);
+    rms_normalise(c_kv[t], kv_norm, ctx.rms_norm_eps);
     k_r[t] = project_all(w_kr, h);
     rotate_interleaved(k_r[t], t, ctx.rope_theta);
     std::vector<double> c_q = h;
     if (q_lora > 0) {
       c_q = project_all(w_dq, h);
-      rms_normalise(c_q, ctx.rms_norm_eps);
+      rms_normalise(c_q, q_norm, ctx.rms_norm_eps);
     }
     std::vector<double> o;  // [H, v_dim]
     for (std::size_t i = 0; i < H; ++i) {

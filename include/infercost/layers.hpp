@@ -73,15 +73,15 @@ class Block {
   const FeedForward& ffn() const { return *ffn_; }
   // The RMSNorm gains before attention and before the FFN, [hidden_size]: drawn uniform in 1 ± 0.25
   // (sub-streams "attn_norm", "ffn_norm" of the context's seed) so that a norm ignoring them shows.
-  std::span<const float> attn_norm() const { return attn_norm_.span(); }
-  std::span<const float> ffn_norm() const { return ffn_norm_.span(); }
+  std::span<const float> attn_norm() const { return {attn_norm_.f32(), attn_norm_.cols()}; }
+  std::span<const float> ffn_norm() const { return {ffn_norm_.f32(), ffn_norm_.cols()}; }
 
  private:
   std::unique_ptr<Attention> attention_;
   std::unique_ptr<FeedForward> ffn_;
   int hidden_size_;
   double eps_;
-  Buffer<float> attn_norm_, ffn_norm_;  // RMSNorm gains, [hidden_size]
+  Matrix attn_norm_, ffn_norm_;  // RMSNorm gains, [1, hidden_size], fp32
 };
 
 // Layer `layer` of `model`: its attention, and the dense or MoE FFN the model has there, with

@@ -52,4 +52,9 @@ void fill_uniform(float* dst, std::size_t n, std::uint64_t seed, float scale);
 Matrix random_matrix(std::size_t rows, std::size_t cols, DType dtype, std::uint64_t seed,
                      std::string_view name);
 
+// An RMSNorm gain [1, n] from the named sub-stream of `seed`: values uniform in [0.75, 1.25),
+// around the 1 of a fresh checkpoint rather than equal to it, so a norm that ignores or swaps its
+// gains changes the output a test sees.
+Matrix random_gain(std::size_t n, DType dtype, std::uint64_t seed, std::string_view name);
+
 }  // namespace infercost

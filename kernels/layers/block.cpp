@@ -8,31 +8,22 @@
 
 namespace infercost {
 
-namespace {
-// Gains drawn around 1 rather than set to 1, so a test notices a norm that ignores them.
-Buffer<float> random_gain(std::size_t n, std::uint64_t seed) {
-  Buffer<float> g(n);
-  fill_uniform(g.data(), n, seed, 0.25f);
-  for (float& v : g) v += 1.0f;
-  return g;
-}
-}  // namespace
 
 Block::Block(std::unique_ptr<Attention> attention, std::unique_ptr<FeedForward> ffn, const LayerContext& ctx)
     : attention_(std::move(attention)),
       ffn_(std::move(ffn)),
       hidden_size_(ctx.hidden_size),
       eps_(ctx.rms_norm_eps),
-      attn_norm_(random_gain(static_cast<std::size_t>(ctx.hidden_size), mix_seed(ctx.seed, "attn_norm"))),
-      ffn_norm_(random_gain(static_cast<std::size_t>(ctx.hidden_size), mix_seed(ctx.seed, "ffn_norm"))) {}
+      attn_norm_(random_gain(static_cast<std::size_t>(ctx.hidden_size), DType::f32, ctx.seed, "attn_norm")),
+      ffn_norm_(random_gain(static_cast<std::size_t>(ctx.hidden_size), DType::f32, ctx.seed, "ffn_norm")) {}
 
 void Block::forward(const float* x, std::size_t T, KvCache& cache, float* y) const {
   const std::size_t d = static_cast<std::size_t>(hidden_size_), n = T * d;
   std::vector<float> normed(n), delta(n);
-  reference::rmsnorm(x, T, d, attn_norm_.data(), eps_, normed.data());
+  reference::rmsnorm(x, T, d, attn_norm_.f32(), eps_, normed.data());
   attention_->forward(normed.data(), T, cache, delta.data());
   for (std::size_t i = 0; i < n; ++i) y[i] = x[i] + delta[i];
-  reference::rmsnorm(y, T, d, ffn_norm_.data(), eps_, normed.data());
+  reference::rmsnorm(y, T, d, ffn_norm_.f32(), eps_, normed.data());
   ffn_->forward(normed.data(), T, delta.data());
   for (std::size_t i = 0; i < n; ++i) y[i] += delta[i];
 }

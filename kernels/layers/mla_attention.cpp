@@ -20,17 +20,15 @@ namespace {
 constexpr std::size_t kFirstStream = 0;
 constexpr std::size_t kSecondStream = 1;
 
-// A norm's gamma, all ones as at initialisation, stored like the other weights (the public
-// checkpoints keep norms in bf16 too), so weight_bytes() counts it at the weights' dtype.
-Matrix ones(std::size_t n, DType dtype) {
-  Matrix gamma(1, n, dtype);
-  for (std::size_t i = 0; i < n; ++i) gamma.set(0, i, 1.0f);
-  return gamma;
-}
-
 // A random weight [rows, cols] from the named sub-stream of the layer's seed.
 Matrix weight(std::size_t rows, std::size_t cols, const LayerContext& ctx, std::string_view name) {
   return random_matrix(rows, cols, ctx.weight_dtype, ctx.seed, name);
+}
+
+// A norm's gain, stored like the other weights (the public checkpoints keep norms in bf16 too),
+// so weight_bytes() counts it at the weights' dtype.
+Matrix gain(std::size_t n, const LayerContext& ctx, std::string_view name) {
+  return random_gain(n, ctx.weight_dtype, ctx.seed, name);
 }
 
 std::vector<float> row_as_f32(const Matrix& m) {
@@ -61,11 +59,11 @@ class MlaAttention final : public Attention {
         rope_theta_(ctx.rope_theta),
         eps_(ctx.rms_norm_eps),
         w_dq_(q_lora_ > 0 ? weight(q_lora_, hidden_, ctx, "w_dq") : Matrix()),
-        q_norm_(q_lora_ > 0 ? ones(q_lora_, ctx.weight_dtype) : Matrix()),
+        q_norm_(q_lora_ > 0 ? gain(q_lora_, ctx, "q_norm") : Matrix()),
         w_uq_(weight(n_heads_ * nope_, q_in(), ctx, q_lora_ > 0 ? "w_uq" : "w_q")),
         w_qr_(weight(n_heads_ * rope_, q_in(), ctx, "w_qr")),
         w_dkv_(weight(kv_lora_, hidden_, ctx, "w_dkv")),
-        kv_norm_(ones(kv_lora_, ctx.weight_dtype)),
+        kv_norm_(gain(kv_lora_, ctx, "kv_norm")),
         w_kr_(weight(rope_, hidden_, ctx, "w_kr")),
         w_uk_(weight(n_heads_ * nope_, kv_lora_, ctx, "w_uk")),
         w_uv_(weight(o_width(), kv_lora_, ctx, "w_uv")),
