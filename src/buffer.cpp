@@ -17,7 +17,6 @@ std::atomic<std::size_t> g_peak{0};
 }  // namespace
 
 AllocationStats allocation_stats() { return {g_current.load(), g_peak.load()}; }
-void reset_allocation_peak() { g_peak.store(g_current.load()); }
 
 std::size_t available_memory_bytes() {
   std::ifstream meminfo("/proc/meminfo");

@@ -22,6 +22,10 @@ std::string_view to_string(AttentionKind kind) {
   return "?";
 }
 
+AttentionKind standard_attention_kind(int n_heads, int n_kv_heads) {
+  return n_kv_heads == n_heads ? AttentionKind::mha : n_kv_heads == 1 ? AttentionKind::mqa : AttentionKind::gqa;
+}
+
 std::string_view to_string(RouterKind kind) { return kind == RouterKind::softmax ? "softmax" : "sigmoid"; }
 
 namespace {
@@ -68,9 +72,7 @@ void validate(const AttentionConfig& a) {
                                   a.n_heads));
   require_range("head_dim", a.head_dim, 2, kMaxWidth);
   require_even("head_dim", a.head_dim);
-  const AttentionKind expected = a.n_kv_heads == a.n_heads ? AttentionKind::mha
-                                 : a.n_kv_heads == 1       ? AttentionKind::mqa
-                                                           : AttentionKind::gqa;
+  const AttentionKind expected = standard_attention_kind(a.n_heads, a.n_kv_heads);
   // MQA with a single head is also MHA; accept either name there.
   if (a.kind != expected && !(a.n_heads == 1 && a.kind == AttentionKind::mqa))
     throw ConfigError(fmt::format("attention kind {} does not match num_attention_heads = {} and "
@@ -204,10 +206,7 @@ AttentionConfig read_attention(const FieldReader& f, int hidden_size, const std:
     a.v_head_dim = f.integer("v_head_dim");
     return a;
   }
-  if (a.n_heads >= 1 && a.n_kv_heads >= 1)
-    a.kind = a.n_kv_heads == a.n_heads ? AttentionKind::mha
-             : a.n_kv_heads == 1       ? AttentionKind::mqa
-                                       : AttentionKind::gqa;
+  a.kind = standard_attention_kind(a.n_heads, a.n_kv_heads);
   if (f.has("head_dim")) {
     a.head_dim = f.integer("head_dim");
   } else {

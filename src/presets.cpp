@@ -10,7 +10,7 @@ namespace {
 
 AttentionConfig standard_attention(int n_heads, int n_kv_heads, int head_dim) {
   AttentionConfig a;
-  a.kind = n_kv_heads == n_heads ? AttentionKind::mha : n_kv_heads == 1 ? AttentionKind::mqa : AttentionKind::gqa;
+  a.kind = standard_attention_kind(n_heads, n_kv_heads);
   a.n_heads = n_heads;
   a.n_kv_heads = n_kv_heads;
   a.head_dim = head_dim;
@@ -158,6 +158,11 @@ std::vector<ModelConfig> build_presets() {
                       .n_group = 4, .topk_group = 2, .router = RouterKind::sigmoid, .norm_topk_prob = true,
                       .routed_scaling_factor = 2.5};
     c.first_k_dense_replace = 1;
+    presets.push_back(c);
+    // "tiny-gqa": the same with GQA attention (4 query heads over 2 KV heads of 10), to pair
+    // the classic attention with either FFN in tests and benches.
+    c.name = "tiny-gqa";
+    c.attention = standard_attention(4, 2, 10);
     presets.push_back(c);
   }
   return presets;

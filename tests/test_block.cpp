@@ -15,13 +15,9 @@ using testing::relative_error;
 
 constexpr std::uint64_t kSeed = 7;
 
-// The tiny preset with its attention swapped for GQA (same width) when `gqa` is set.
+// The tiny preset, or its GQA twin (same width and FFNs) when `gqa` is set.
 ModelConfig tiny(bool gqa) {
-  ModelConfig c = *find_preset("tiny");
-  if (gqa) {
-    c.attention = AttentionConfig{.kind = AttentionKind::gqa, .n_heads = 4, .n_kv_heads = 2, .head_dim = 10};
-  }
-  return c;
+  return *find_preset(gqa ? "tiny-gqa" : "tiny");
 }
 
 struct BlockCase {

@@ -6,20 +6,18 @@
 #include <cstddef>
 #include <cstdlib>
 #include <new>
-#include <span>
 #include <string>
 #include <type_traits>
 #include <utility>
 
 namespace infercost {
 
-// Bytes currently held by all Buffers, and the high-water mark since the last reset.
+// Bytes currently held by all Buffers, and the most they ever held at once.
 struct AllocationStats {
   std::size_t current_bytes;
   std::size_t peak_bytes;
 };
 AllocationStats allocation_stats();
-void reset_allocation_peak();
 
 // Memory the system can give without swapping (MemAvailable of /proc/meminfo).
 std::size_t available_memory_bytes();
@@ -62,8 +60,6 @@ class Buffer {
   T* end() { return data_ + size_; }
   const T* begin() const { return data_; }
   const T* end() const { return data_ + size_; }
-  std::span<T> span() { return {data_, size_}; }
-  std::span<const T> span() const { return {data_, size_}; }
 
  private:
   T* data_ = nullptr;

@@ -20,6 +20,9 @@ class ConfigError : public std::runtime_error {
 
 enum class AttentionKind { mha, gqa, mqa, mla };
 std::string_view to_string(AttentionKind kind);
+// The name of attention with n_kv_heads key/value heads for n_heads query heads: MHA when they are
+// equal, MQA with one, GQA otherwise.
+AttentionKind standard_attention_kind(int n_heads, int n_kv_heads);
 
 // One attention layer. MHA/GQA/MQA use n_heads, n_kv_heads, head_dim; MLA uses the lora ranks
 // and the per-head dimensions (DeepSeek-V2 §2.1), with n_kv_heads == n_heads by convention.
@@ -36,7 +39,6 @@ struct AttentionConfig {
   int qk_rope_head_dim = 0;
   int v_head_dim = 0;
 
-  int group_size() const { return n_heads / n_kv_heads; }  // query heads per KV head
   int qk_head_dim() const { return qk_nope_head_dim + qk_rope_head_dim; }  // MLA
 
   bool operator==(const AttentionConfig&) const = default;
