@@ -8,7 +8,7 @@ packages=(
   libbenchmark-dev libgtest-dev libgmock-dev
   libfmt-dev libhwloc-dev nlohmann-json3-dev libcli11-dev
   # comparison libraries (optional at build time, used by the kernel benches)
-  libopenblas-dev
+  libopenblas-dev libdnnl-dev
 )
 
 missing=()

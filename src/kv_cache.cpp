@@ -61,6 +61,19 @@ void KvCache::write(std::size_t stream, std::size_t token, const float* row) {
   for (std::size_t i = 0; i < m.cols(); ++i) m.set(token, i, row[i]);
 }
 
+void KvCache::fill_random(std::size_t tokens, std::uint64_t seed) {
+  if (tokens > capacity_)
+    throw std::length_error(fmt::format("fill_random: {} tokens exceed capacity {}", tokens, capacity_));
+  for (std::size_t s = 0; s < streams_.size(); ++s) {
+    Matrix& m = data_[s];
+    const std::uint64_t stream_seed = mix_seed(seed, streams_[s].name);
+    const std::size_t n = tokens * m.cols();
+#pragma omp parallel for schedule(static) if (n >= (1u << 16))
+    for (std::size_t i = 0; i < n; ++i) m.set(i / m.cols(), i % m.cols(), uniform(stream_seed, i));
+  }
+  size_ = tokens;
+}
+
 void KvCache::read(std::size_t stream, std::size_t token, float* row) const {
   const Matrix& m = data_[stream];
   for (std::size_t i = 0; i < m.cols(); ++i) row[i] = m.at(token, i);

@@ -5,23 +5,30 @@
 namespace infercost {
 
 Matrix::Matrix(std::size_t rows, std::size_t cols, DType dtype) : rows_(rows), cols_(cols), dtype_(dtype) {
-  if (dtype == DType::f32)
-    f32_ = Buffer<float>(rows * cols);
-  else
-    bf16_ = Buffer<bf16_t>(rows * cols);
+  switch (dtype) {
+    case DType::f32: f32_ = Buffer<float>(rows * cols); break;
+    case DType::bf16: bf16_ = Buffer<bf16_t>(rows * cols); break;
+    case DType::f8: f8_ = Buffer<f8_t>(rows * cols); break;
+  }
 }
 
 float Matrix::at(std::size_t row, std::size_t col) const {
   const std::size_t i = row * cols_ + col;
-  return dtype_ == DType::f32 ? f32_[i] : from_bf16(bf16_[i]);
+  switch (dtype_) {
+    case DType::f32: return f32_[i];
+    case DType::bf16: return from_bf16(bf16_[i]);
+    case DType::f8: return from_f8(f8_[i]);
+  }
+  return 0.0f;
 }
 
 void Matrix::set(std::size_t row, std::size_t col, float value) {
   const std::size_t i = row * cols_ + col;
-  if (dtype_ == DType::f32)
-    f32_[i] = value;
-  else
-    bf16_[i] = to_bf16(value);
+  switch (dtype_) {
+    case DType::f32: f32_[i] = value; break;
+    case DType::bf16: bf16_[i] = to_bf16(value); break;
+    case DType::f8: f8_[i] = to_f8(value); break;
+  }
 }
 
 namespace {
@@ -53,12 +60,20 @@ void fill_uniform(float* dst, std::size_t n, std::uint64_t seed, float scale) {
 void fill_random(Matrix& w, std::uint64_t seed) {
   const float scale = std::sqrt(3.0f / static_cast<float>(w.cols()));
   const std::size_t n = w.rows() * w.cols();
-  if (w.dtype() == DType::f32) {
-    fill_uniform(w.f32(), n, seed, scale);
-  } else {
-    bf16_t* dst = w.bf16();
+  switch (w.dtype()) {
+    case DType::f32: fill_uniform(w.f32(), n, seed, scale); break;
+    case DType::bf16: {
+      bf16_t* dst = w.bf16();
 #pragma omp parallel for schedule(static) if (n >= (1u << 16))
-    for (std::size_t i = 0; i < n; ++i) dst[i] = to_bf16(scale * uniform(seed, i));
+      for (std::size_t i = 0; i < n; ++i) dst[i] = to_bf16(scale * uniform(seed, i));
+      break;
+    }
+    case DType::f8: {
+      f8_t* dst = w.f8();
+#pragma omp parallel for schedule(static) if (n >= (1u << 16))
+      for (std::size_t i = 0; i < n; ++i) dst[i] = to_f8(scale * uniform(seed, i));
+      break;
+    }
   }
 }
 

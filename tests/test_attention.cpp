@@ -7,7 +7,7 @@
 
 #include "infercost/layers.hpp"
 #include "infercost/ops/attention.hpp"
-#include "infercost/ops/matmul.hpp"
+#include "infercost/ops/gemm.hpp"
 #include "infercost/ops/norm_rope.hpp"
 #include "layers/layer_factories.hpp"
 #include "support/compare.hpp"
@@ -210,10 +210,10 @@ TEST(StandardAttention, SingleTokenIsOutputOfValueProjection) {
   const Matrix wo = random_matrix(kHidden, H * dh, ctx.weight_dtype, ctx.seed, "wo");
   const auto x = random_vector(kHidden, kSeed, "x");
   std::vector<float> v(KV * dh), o(H * dh), want(kHidden);
-  reference::matmul(x.data(), 1, wv, v.data());
+  reference::gemm(x.data(), 1, wv, v.data());
   for (int h = 0; h < H; ++h)
     for (int c = 0; c < dh; ++c) o[h * dh + c] = v[(h / (H / KV)) * dh + c];
-  reference::matmul(o.data(), 1, wo, want.data());
+  reference::gemm(o.data(), 1, wo, want.data());
   EXPECT_LE(relative_error(prefill(*layer, x, 1), want), 1e-5);
 }
 
@@ -225,7 +225,7 @@ std::vector<float> composed(const LayerContext& ctx, const AttentionShape& s, co
   const std::size_t T = x.size() / kHidden, q_w = s.n_heads * s.qk_dim, kv_w = s.n_kv_heads * s.qk_dim;
   auto project = [&](std::size_t rows, const char* name, std::size_t in, const float* input) {
     std::vector<float> out(T * rows);
-    reference::matmul(input, T, random_matrix(rows, in, ctx.weight_dtype, ctx.seed, name), out.data());
+    reference::gemm(input, T, random_matrix(rows, in, ctx.weight_dtype, ctx.seed, name), out.data());
     return out;
   };
   std::vector<float> q = project(q_w, "wq", kHidden, x.data()), k = project(kv_w, "wk", kHidden, x.data());

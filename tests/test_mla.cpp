@@ -26,7 +26,7 @@ constexpr double kFp32Tolerance = 1e-5;
 constexpr double kBf16Tolerance = 1e-2;
 
 // ---------------------------------------------------------------------------------------------
-// The kernel: reference::mla_absorbed_decode / _prefill.
+// The kernel: reference::mla_decode / _prefill.
 
 struct KernelCase {
   std::size_t n_heads, kv_lora_rank, rope_dim, L;
@@ -85,7 +85,7 @@ TEST_P(MlaKernel, DecodeMatchesSingleKvHeadAttention) {
   reference::attention_decode(query.data(), key, latent, c.L, {H, 1, R + dr, R, shape.scale}, want.data());
 
   std::vector<float> got = poisoned(H * R);
-  reference::mla_absorbed_decode(q_latent.data(), q_rope.data(), latent, k_rope, c.L, shape, got.data());
+  reference::mla_decode(q_latent.data(), q_rope.data(), latent, k_rope, c.L, shape, got.data());
   EXPECT_LE(relative_error(got, want), kFp32Tolerance);
 }
 
@@ -100,10 +100,10 @@ TEST_P(MlaKernel, PrefillRowsMatchDecode) {
   const std::vector<float> q_rope = random_vector(T * rope_row, kSeed, "q_rope");
 
   std::vector<float> prefill = poisoned(T * row);
-  reference::mla_absorbed_prefill(q_latent.data(), q_rope.data(), latent, k_rope, T, shape, prefill.data());
+  reference::mla_prefill(q_latent.data(), q_rope.data(), latent, k_rope, T, shape, prefill.data());
   for (std::size_t t = 0; t < T; ++t) {
     std::vector<float> decode = poisoned(row);
-    reference::mla_absorbed_decode(&q_latent[t * row], &q_rope[t * rope_row], latent, k_rope, t + 1, shape,
+    reference::mla_decode(&q_latent[t * row], &q_rope[t * rope_row], latent, k_rope, t + 1, shape,
                                    decode.data());
     EXPECT_LE(relative_error(&prefill[t * row], decode.data(), row), kFp32Tolerance) << "token " << t;
   }
@@ -125,7 +125,7 @@ TEST(MlaKernelCheck, OneCachedTokenReturnsItsLatentRow) {
   const std::vector<float> q_latent = random_vector(c.n_heads * c.kv_lora_rank, kSeed, "q_latent", 4.0f);
   const std::vector<float> q_rope = random_vector(c.n_heads * c.rope_dim, kSeed, "q_rope", 4.0f);
   std::vector<float> out = poisoned(c.n_heads * c.kv_lora_rank);
-  reference::mla_absorbed_decode(q_latent.data(), q_rope.data(), latent, k_rope, 1, shape_of(c), out.data());
+  reference::mla_decode(q_latent.data(), q_rope.data(), latent, k_rope, 1, shape_of(c), out.data());
   for (std::size_t h = 0; h < c.n_heads; ++h)
     for (std::size_t i = 0; i < c.kv_lora_rank; ++i)
       EXPECT_EQ(out[h * c.kv_lora_rank + i], latent.at(0, i)) << "head " << h << ", element " << i;
@@ -146,7 +146,7 @@ TEST(MlaKernelCheck, ZeroQueryAveragesLatentRows) {
     }
   }
   std::vector<float> got = poisoned(want.size());
-  reference::mla_absorbed_decode(q_latent.data(), q_rope.data(), latent, k_rope, c.L, shape_of(c),
+  reference::mla_decode(q_latent.data(), q_rope.data(), latent, k_rope, c.L, shape_of(c),
                                  got.data());
   EXPECT_LE(relative_error(got, want), kFp32Tolerance);
 }

@@ -4,7 +4,7 @@
 #include <numeric>
 
 #include "infercost/dtype.hpp"
-#include "infercost/ops/matmul.hpp"
+#include "infercost/ops/gemm.hpp"
 #include "infercost/ops/norm_rope.hpp"
 #include "support/compare.hpp"
 
@@ -33,7 +33,7 @@ TEST(Matmul, MatchesHandComputation) {
   for (std::size_t i = 0; i < 6; ++i) w.set(i / 3, i % 3, values[i]);
   const float x[] = {1, 1, 1, 2, -1, 4};  // two rows
   auto y = poisoned(4);
-  reference::matmul(x, 2, w, y.data());
+  reference::gemm(x, 2, w, y.data());
   EXPECT_EQ(y, (std::vector<float>{6, -0.5f, 12, 0}));
 }
 
@@ -46,9 +46,9 @@ TEST(Matmul, Bf16WeightsEqualFp32WeightsRoundedToBf16) {
   const Matrix w16 = random_matrix(N, K, DType::bf16, kSeed, "w");
   const auto x = random_vector(M * K, kSeed, "x");
   auto y16 = poisoned(M * N), y_rounded = poisoned(M * N), y32 = poisoned(M * N);
-  reference::matmul(x.data(), M, w16, y16.data());
-  reference::matmul(x.data(), M, rounded, y_rounded.data());
-  reference::matmul(x.data(), M, w32, y32.data());
+  reference::gemm(x.data(), M, w16, y16.data());
+  reference::gemm(x.data(), M, rounded, y_rounded.data());
+  reference::gemm(x.data(), M, w32, y32.data());
   EXPECT_EQ(y16, y_rounded);  // the same values through the same double loop: bit for bit
   EXPECT_LE(relative_error(y16, y32), 1e-2);
   EXPECT_GT(relative_error(y16, y32), 0.0);  // bf16 storage really is narrower
@@ -59,7 +59,7 @@ TEST(Matmul, RandomWeightsKeepActivationsOrderOne) {
   const Matrix w = random_matrix(N, K, DType::f32, kSeed, "w");
   const auto x = random_vector(K, kSeed, "x", std::sqrt(3.0f));  // unit variance
   auto y = poisoned(N);
-  reference::matmul(x.data(), 1, w, y.data());
+  reference::gemm(x.data(), 1, w, y.data());
   const double var = std::inner_product(y.begin(), y.end(), y.begin(), 0.0) / N;
   EXPECT_GT(var, 0.7);
   EXPECT_LT(var, 1.3);

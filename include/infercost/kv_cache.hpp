@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <initializer_list>
 #include <stdexcept>
 #include <string>
@@ -42,6 +43,10 @@ class KvCache {
   // Forgets the tokens from `tokens` on (no-op when it holds fewer): lets a benchmark decode again
   // and again at one depth.
   void truncate(std::size_t tokens) { size_ = std::min(size_, tokens); }
+  // Fills the first `tokens` rows of every stream with values uniform in ±1 from `seed` and makes
+  // them the cache's content: a benchmark reaches depth 32k this way, not by a slow prefill.
+  // Throws std::length_error when `tokens` exceeds the capacity.
+  void fill_random(std::size_t tokens, std::uint64_t seed);
   // Stores (rounded to the cache dtype) / loads as fp32 the row of `stream` for `token`.
   void write(std::size_t stream, std::size_t token, const float* row);
   void read(std::size_t stream, std::size_t token, float* row) const;

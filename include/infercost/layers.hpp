@@ -31,9 +31,14 @@ class Attention {
   // layout (std::invalid_argument) or without room for T more tokens (std::length_error) is
   // refused before anything changes (KvCache::check).
   virtual void forward(const float* x, std::size_t T, KvCache& cache, float* y) const = 0;
+  // One decode step for a batch of B = caches.size() sequences: token b, x[b], goes to the end of
+  // *caches[b]. x, y: [B, hidden_size]. Same result as forward() with T = 1 on each sequence; a
+  // layer overrides it to read its weights once for the whole batch.
+  virtual void decode(const float* x, std::span<KvCache* const> caches, float* y) const;
   // An empty cache of this layer's layout with room for `capacity` tokens.
   virtual KvCache make_cache(std::size_t capacity, DType cache_dtype) const = 0;
   virtual std::size_t weight_bytes() const = 0;
+  virtual std::size_t hidden_size() const = 0;
 };
 
 // MHA/GQA/MQA or MLA (in the given form), from attention.kind. Throws ConfigError, before
@@ -65,6 +70,8 @@ class Block {
   // x, y: [T, hidden_size], the residual stream before and after the block; the T tokens are
   // at positions cache.size() .. cache.size()+T-1 (prefill on an empty cache, decode with T = 1).
   void forward(const float* x, std::size_t T, KvCache& cache, float* y) const;
+  // One decode step for B = caches.size() sequences (Attention::decode): x, y: [B, hidden_size].
+  void decode(const float* x, std::span<KvCache* const> caches, float* y) const;
   KvCache make_cache(std::size_t capacity, DType cache_dtype) const {
     return attention_->make_cache(capacity, cache_dtype);
   }

@@ -11,7 +11,7 @@
 namespace infercost {
 
 // A weight W of shape [rows = out_features, cols = in_features], row-major, applied as y = x Wᵀ
-// (the layout of PyTorch and the public checkpoints). Stored in fp32 or bf16.
+// (the layout of PyTorch and the public checkpoints). Stored in fp32, bf16 or fp8 (E4M3).
 class Matrix {
  public:
   Matrix() = default;
@@ -20,13 +20,15 @@ class Matrix {
   std::size_t rows() const { return rows_; }
   std::size_t cols() const { return cols_; }
   DType dtype() const { return dtype_; }
-  std::size_t bytes() const { return f32_.bytes() + bf16_.bytes(); }
+  std::size_t bytes() const { return f32_.bytes() + bf16_.bytes() + f8_.bytes(); }
   bool empty() const { return rows_ == 0; }
 
   const float* f32() const { return f32_.data(); }       // valid when dtype() == f32
   const bf16_t* bf16() const { return bf16_.data(); }    // valid when dtype() == bf16
+  const f8_t* f8() const { return f8_.data(); }          // valid when dtype() == f8
   float* f32() { return f32_.data(); }
   bf16_t* bf16() { return bf16_.data(); }
+  f8_t* f8() { return f8_.data(); }
   float at(std::size_t row, std::size_t col) const;       // element as fp32, whatever the storage
   void set(std::size_t row, std::size_t col, float value);  // rounds to the storage type
 
@@ -35,6 +37,7 @@ class Matrix {
   DType dtype_ = DType::f32;
   Buffer<float> f32_;
   Buffer<bf16_t> bf16_;
+  Buffer<f8_t> f8_;
 };
 
 // Reproducible random numbers: element i of stream `seed` is a pure function of (seed, i), so

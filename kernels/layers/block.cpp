@@ -2,12 +2,12 @@
 
 #include <vector>
 
+#include "infercost/kernels.hpp"
 #include "infercost/cost_model.hpp"
 #include "infercost/layers.hpp"
 #include "infercost/ops/norm_rope.hpp"
 
 namespace infercost {
-
 
 Block::Block(std::unique_ptr<Attention> attention, std::unique_ptr<FeedForward> ffn, const LayerContext& ctx)
     : attention_(std::move(attention)),
@@ -20,11 +20,22 @@ Block::Block(std::unique_ptr<Attention> attention, std::unique_ptr<FeedForward> 
 void Block::forward(const float* x, std::size_t T, KvCache& cache, float* y) const {
   const std::size_t d = static_cast<std::size_t>(hidden_size_), n = T * d;
   std::vector<float> normed(n), delta(n);
-  reference::rmsnorm(x, T, d, attn_norm_.f32(), eps_, normed.data());
+  kernels::rmsnorm(x, T, d, attn_norm_.f32(), eps_, normed.data());
   attention_->forward(normed.data(), T, cache, delta.data());
   for (std::size_t i = 0; i < n; ++i) y[i] = x[i] + delta[i];
-  reference::rmsnorm(y, T, d, ffn_norm_.f32(), eps_, normed.data());
+  kernels::rmsnorm(y, T, d, ffn_norm_.f32(), eps_, normed.data());
   ffn_->forward(normed.data(), T, delta.data());
+  for (std::size_t i = 0; i < n; ++i) y[i] += delta[i];
+}
+
+void Block::decode(const float* x, std::span<KvCache* const> caches, float* y) const {
+  const std::size_t d = static_cast<std::size_t>(hidden_size_), B = caches.size(), n = B * d;
+  std::vector<float> normed(n), delta(n);
+  kernels::rmsnorm(x, B, d, attn_norm_.f32(), eps_, normed.data());
+  attention_->decode(normed.data(), caches, delta.data());
+  for (std::size_t i = 0; i < n; ++i) y[i] = x[i] + delta[i];
+  kernels::rmsnorm(y, B, d, ffn_norm_.f32(), eps_, normed.data());
+  ffn_->forward(normed.data(), B, delta.data());  // the FFN is per token: the batch is B tokens
   for (std::size_t i = 0; i < n; ++i) y[i] += delta[i];
 }
 

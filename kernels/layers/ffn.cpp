@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "infercost/kernels.hpp"
 #include "infercost/ops/moe.hpp"
 
 namespace infercost {
@@ -61,7 +62,7 @@ DenseFfn::DenseFfn(int intermediate_size, const LayerContext& ctx) {
 }
 
 void DenseFfn::forward(const float* x, std::size_t T, float* y) const {
-  reference::swiglu_ffn(x, T, weights_, y);
+  kernels::swiglu_ffn(x, T, weights_, y);
 }
 
 MoeLayer::MoeLayer(const MoeConfig& moe, const LayerContext& ctx) : config_(moe) {
@@ -71,7 +72,7 @@ MoeLayer::MoeLayer(const MoeConfig& moe, const LayerContext& ctx) : config_(moe)
 }
 
 void MoeLayer::forward(const float* x, std::size_t T, float* y) const {
-  reference::moe(x, T, weights_, config_, y);
+  kernels::moe(x, T, weights_, config_, y);
 }
 
 std::unique_ptr<FeedForward> make_dense_ffn(int intermediate_size, const LayerContext& ctx) {

@@ -14,3 +14,12 @@ std::unique_ptr<Attention> make_attention(const AttentionConfig& attention, cons
 }
 
 }  // namespace infercost
+
+namespace infercost {
+
+void Attention::decode(const float* x, std::span<KvCache* const> caches, float* y) const {
+  const std::size_t d = hidden_size();
+  for (std::size_t b = 0; b < caches.size(); ++b) forward(x + b * d, 1, *caches[b], y + b * d);
+}
+
+}  // namespace infercost

@@ -6,8 +6,9 @@
 #include <string_view>
 #include <vector>
 
+#include "infercost/kernels.hpp"
 #include "infercost/ops/attention.hpp"
-#include "infercost/ops/matmul.hpp"
+#include "infercost/ops/gemm.hpp"
 #include "infercost/ops/mla.hpp"
 #include "infercost/ops/norm_rope.hpp"
 #include "layers/layer_factories.hpp"
@@ -79,12 +80,14 @@ class MlaAttention final : public Attention {
       attend_naive(p, T, cache, o.data());
     else
       attend_absorbed(p, T, cache, o.data());
-    reference::matmul(o.data(), T, w_o_, y);
+    kernels::gemm(o.data(), T, w_o_, y);
   }
 
   KvCache make_cache(std::size_t capacity, DType cache_dtype) const override {
     return KvCache(cache_layout(), cache_dtype, capacity);
   }
+
+  std::size_t hidden_size() const override { return hidden_; }
 
   std::size_t weight_bytes() const override {
     std::size_t bytes = 0;
@@ -114,17 +117,17 @@ class MlaAttention final : public Attention {
                   std::vector<float>(T * kv_lora_), std::vector<float>(T * rope_)};
     if (q_lora_ > 0) {
       std::vector<float> c_q(T * q_lora_);
-      reference::matmul(x, T, w_dq_, c_q.data());
-      reference::rmsnorm(c_q.data(), T, q_lora_, row_as_f32(q_norm_).data(), eps_, c_q.data());
-      reference::matmul(c_q.data(), T, w_uq_, p.q_nope.data());
-      reference::matmul(c_q.data(), T, w_qr_, p.q_rope.data());
+      kernels::gemm(x, T, w_dq_, c_q.data());
+      kernels::rmsnorm(c_q.data(), T, q_lora_, row_as_f32(q_norm_).data(), eps_, c_q.data());
+      kernels::gemm(c_q.data(), T, w_uq_, p.q_nope.data());
+      kernels::gemm(c_q.data(), T, w_qr_, p.q_rope.data());
     } else {
-      reference::matmul(x, T, w_uq_, p.q_nope.data());
-      reference::matmul(x, T, w_qr_, p.q_rope.data());
+      kernels::gemm(x, T, w_uq_, p.q_nope.data());
+      kernels::gemm(x, T, w_qr_, p.q_rope.data());
     }
-    reference::matmul(x, T, w_dkv_, p.latent.data());
-    reference::rmsnorm(p.latent.data(), T, kv_lora_, row_as_f32(kv_norm_).data(), eps_, p.latent.data());
-    reference::matmul(x, T, w_kr_, p.k_rope.data());
+    kernels::gemm(x, T, w_dkv_, p.latent.data());
+    kernels::rmsnorm(p.latent.data(), T, kv_lora_, row_as_f32(kv_norm_).data(), eps_, p.latent.data());
+    kernels::gemm(x, T, w_kr_, p.k_rope.data());
     apply_rope(p, T, pos0);
     return p;
   }
@@ -134,9 +137,9 @@ class MlaAttention final : public Attention {
   void apply_rope(Projections& p, std::size_t T, std::size_t pos0) const {
     std::vector<int> positions(T);
     for (std::size_t t = 0; t < T; ++t) positions[t] = static_cast<int>(pos0 + t);
-    reference::rope(p.q_rope.data(), T, n_heads_ * rope_, n_heads_, rope_, rope_, positions.data(),
+    kernels::rope(p.q_rope.data(), T, n_heads_ * rope_, n_heads_, rope_, rope_, positions.data(),
                     rope_theta_, RopePairing::interleaved);
-    reference::rope(p.k_rope.data(), T, rope_, 1, rope_, rope_, positions.data(), rope_theta_,
+    kernels::rope(p.k_rope.data(), T, rope_, 1, rope_, rope_, positions.data(), rope_theta_,
                     RopePairing::interleaved);
   }
 
@@ -145,8 +148,8 @@ class MlaAttention final : public Attention {
   void attend_naive(const Projections& p, std::size_t T, KvCache& cache, float* o) const {
     const std::size_t pos0 = cache.size(), k_width = n_heads_ * qk_dim();
     std::vector<float> k_nope(T * n_heads_ * nope_), v(T * o_width());
-    reference::matmul(p.latent.data(), T, w_uk_, k_nope.data());
-    reference::matmul(p.latent.data(), T, w_uv_, v.data());
+    kernels::gemm(p.latent.data(), T, w_uk_, k_nope.data());
+    kernels::gemm(p.latent.data(), T, w_uv_, v.data());
     std::vector<float> q(T * k_width), k(T * k_width);
     for (std::size_t t = 0; t < T; ++t) {
       for (std::size_t h = 0; h < n_heads_; ++h) {
@@ -159,12 +162,12 @@ class MlaAttention final : public Attention {
     const AttentionShape shape{n_heads_, n_heads_, qk_dim(), v_dim_, scale()};
     if (pos0 == 0) {
       // k and v come back from the cache, rounded as decode will later read them.
-      reference::attention_prefill(q.data(), cache.rows(kFirstStream, T).data(),
+      kernels::attention_prefill(q.data(), cache.rows(kFirstStream, T).data(),
                                    cache.rows(kSecondStream, T).data(), T, shape, o);
       return;
     }
     for (std::size_t t = 0; t < T; ++t)
-      reference::attention_decode(&q[t * k_width], cache.storage(kFirstStream), cache.storage(kSecondStream),
+      kernels::attention_decode(&q[t * k_width], cache.storage(kFirstStream), cache.storage(kSecondStream),
                                   pos0 + t + 1, shape, o + t * o_width());
   }
 
@@ -185,11 +188,11 @@ class MlaAttention final : public Attention {
     const Matrix& latent = cache.storage(kFirstStream);
     const Matrix& k_rope = cache.storage(kSecondStream);
     if (pos0 == 0) {
-      reference::mla_absorbed_prefill(q_latent.data(), p.q_rope.data(), latent, k_rope, T, shape,
+      kernels::mla_prefill(q_latent.data(), p.q_rope.data(), latent, k_rope, T, shape,
                                       o_latent.data());
     } else {
       for (std::size_t t = 0; t < T; ++t)
-        reference::mla_absorbed_decode(&q_latent[t * latent_row], &p.q_rope[t * n_heads_ * rope_], latent,
+        kernels::mla_decode(&q_latent[t * latent_row], &p.q_rope[t * n_heads_ * rope_], latent,
                                        k_rope, pos0 + t + 1, shape, &o_latent[t * latent_row]);
     }
     expand_output(o_latent.data(), T, o);

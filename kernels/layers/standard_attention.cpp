@@ -3,8 +3,9 @@
 #include <cmath>
 #include <vector>
 
+#include "infercost/kernels.hpp"
 #include "infercost/ops/attention.hpp"
-#include "infercost/ops/matmul.hpp"
+#include "infercost/ops/gemm.hpp"
 #include "infercost/ops/norm_rope.hpp"
 #include "layers/layer_factories.hpp"
 
@@ -36,29 +37,31 @@ class StandardAttention final : public Attention {
     cache.check(layout(), T);
     const std::size_t pos0 = cache.size();
     std::vector<float> q(T * q_width()), k(T * kv_width()), v(T * kv_width());
-    reference::matmul(x, T, wq_, q.data());
-    reference::matmul(x, T, wk_, k.data());
-    reference::matmul(x, T, wv_, v.data());
+    kernels::gemm(x, T, wq_, q.data());
+    kernels::gemm(x, T, wk_, k.data());
+    kernels::gemm(x, T, wv_, v.data());
     apply_rope(q.data(), k.data(), T, pos0);
     cache.append({k.data(), v.data()}, T);
     std::vector<float> o(T * q_width());
     if (pos0 == 0) {
       // k and v come back from the cache, rounded as decode will later read them.
-      reference::attention_prefill(q.data(), cache.rows(kKeyStream, T).data(),
+      kernels::attention_prefill(q.data(), cache.rows(kKeyStream, T).data(),
                                    cache.rows(kValueStream, T).data(), T, shape(), o.data());
     } else {
       // Token pos0 + t attends to cache rows 0 .. pos0 + t (itself included, later tokens not).
       for (std::size_t t = 0; t < T; ++t)
-        reference::attention_decode(q.data() + t * q_width(), cache.storage(kKeyStream),
+        kernels::attention_decode(q.data() + t * q_width(), cache.storage(kKeyStream),
                                     cache.storage(kValueStream), pos0 + t + 1, shape(),
                                     o.data() + t * q_width());
     }
-    reference::matmul(o.data(), T, wo_, y);
+    kernels::gemm(o.data(), T, wo_, y);
   }
 
   KvCache make_cache(std::size_t capacity, DType cache_dtype) const override {
     return KvCache(layout(), cache_dtype, capacity);
   }
+
+  std::size_t hidden_size() const override { return hidden_; }
 
   std::size_t weight_bytes() const override {
     return wq_.bytes() + wk_.bytes() + wv_.bytes() + wo_.bytes();
@@ -81,9 +84,9 @@ class StandardAttention final : public Attention {
   void apply_rope(float* q, float* k, std::size_t T, std::size_t pos0) const {
     std::vector<int> positions(T);
     for (std::size_t t = 0; t < T; ++t) positions[t] = static_cast<int>(pos0 + t);
-    reference::rope(q, T, q_width(), n_heads_, head_dim_, head_dim_, positions.data(), rope_theta_,
+    kernels::rope(q, T, q_width(), n_heads_, head_dim_, head_dim_, positions.data(), rope_theta_,
                     RopePairing::halves);
-    reference::rope(k, T, kv_width(), n_kv_heads_, head_dim_, head_dim_, positions.data(), rope_theta_,
+    kernels::rope(k, T, kv_width(), n_kv_heads_, head_dim_, head_dim_, positions.data(), rope_theta_,
                     RopePairing::halves);
   }
 

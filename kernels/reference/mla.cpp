@@ -27,7 +27,7 @@ void attend_latent(const float* q_latent, const float* q_rope, const Matrix& lat
 
 // q_latent: [n_heads, kv_lora_rank], q_rope: [n_heads, rope_dim]; latent: [>= L, kv_lora_rank],
 // k_rope: [>= L, rope_dim] (fp32 or bf16); out: [n_heads, kv_lora_rank].
-void mla_absorbed_decode(const float* q_latent, const float* q_rope, const Matrix& latent,
+void mla_decode(const float* q_latent, const float* q_rope, const Matrix& latent,
                          const Matrix& k_rope, std::size_t L, const MlaShape& shape, float* out) {
   assert(L >= 1 && L <= latent.rows() && L <= k_rope.rows());
   assert(latent.cols() == shape.kv_lora_rank && k_rope.cols() == shape.rope_dim);
@@ -38,11 +38,11 @@ void mla_absorbed_decode(const float* q_latent, const float* q_rope, const Matri
 
 // q_latent: [T, n_heads, kv_lora_rank], q_rope: [T, n_heads, rope_dim]; latent: [>= T, kv_lora_rank],
 // k_rope: [>= T, rope_dim]; out: [T, n_heads, kv_lora_rank]. Query t is decode over rows 0..t.
-void mla_absorbed_prefill(const float* q_latent, const float* q_rope, const Matrix& latent,
+void mla_prefill(const float* q_latent, const float* q_rope, const Matrix& latent,
                           const Matrix& k_rope, std::size_t T, const MlaShape& shape, float* out) {
   const std::size_t q_row = shape.n_heads * shape.kv_lora_rank, r_row = shape.n_heads * shape.rope_dim;
   for (std::size_t t = 0; t < T; ++t) {
-    mla_absorbed_decode(q_latent + t * q_row, q_rope + t * r_row, latent, k_rope, t + 1, shape,
+    mla_decode(q_latent + t * q_row, q_rope + t * r_row, latent, k_rope, t + 1, shape,
                         out + t * q_row);
   }
 }

@@ -9,7 +9,7 @@
 #include <numeric>
 #include <utility>
 
-#include "infercost/ops/matmul.hpp"
+#include "infercost/ops/gemm.hpp"
 #include "infercost/ops/norm_rope.hpp"
 
 namespace infercost {
@@ -26,10 +26,10 @@ namespace reference {
 void swiglu_ffn(const float* x, std::size_t M, const SwigluWeights& w, float* y) {
   const std::size_t inter = w.w1.rows();
   std::vector<float> gate(M * inter), up(M * inter), act(M * inter);
-  matmul(x, M, w.w1, gate.data());
-  matmul(x, M, w.w3, up.data());
+  gemm(x, M, w.w1, gate.data());
+  gemm(x, M, w.w3, up.data());
   swiglu(gate.data(), up.data(), M * inter, act.data());
-  matmul(act.data(), M, w.w2, y);
+  gemm(act.data(), M, w.w2, y);
 }
 
 namespace {
@@ -46,7 +46,7 @@ void check_router(const Matrix& router_weight, const std::vector<float>& bias, c
 // s_i = softmax_i(u·e) or sigmoid(u·e_i). u: [d], router_weight: [n_routed, d]; returns [n_routed].
 std::vector<float> router_scores(const float* u, const Matrix& router_weight, RouterKind kind) {
   std::vector<float> s(router_weight.rows());
-  matmul(u, 1, router_weight, s.data());
+  gemm(u, 1, router_weight, s.data());
   if (kind == RouterKind::softmax) {
     softmax(s.data(), s.size());
   } else {

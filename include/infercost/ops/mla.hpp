@@ -28,13 +28,13 @@ namespace reference {
 // q_latent: [n_heads, kv_lora_rank] (q~), q_rope: [n_heads, rope_dim] (q_R, RoPE applied);
 // latent rows: [kv_lora_rank] (c_KV), k_rope rows: [rope_dim] (k_R, RoPE applied), fp32 or bf16,
 // at least L rows each; out: [n_heads, kv_lora_rank] (o~).
-void mla_absorbed_decode(const float* q_latent, const float* q_rope, const Matrix& latent,
+void mla_decode(const float* q_latent, const float* q_rope, const Matrix& latent,
                          const Matrix& k_rope, std::size_t L, const MlaShape& shape, float* out);
 
 // Causal attention of the first T cached tokens on themselves: query t reads rows 0..t.
 // q_latent: [T, n_heads, kv_lora_rank], q_rope: [T, n_heads, rope_dim]; latent, k_rope as in
 // decode, at least T rows each; out: [T, n_heads, kv_lora_rank].
-void mla_absorbed_prefill(const float* q_latent, const float* q_rope, const Matrix& latent,
+void mla_prefill(const float* q_latent, const float* q_rope, const Matrix& latent,
                           const Matrix& k_rope, std::size_t T, const MlaShape& shape, float* out);
 
 }  // namespace reference

@@ -1,8 +1,8 @@
-#include "infercost/ops/matmul.hpp"
+#include "infercost/ops/gemm.hpp"
 
 namespace infercost::reference {
 
-void matmul(const float* x, std::size_t M, const Matrix& W, float* y) {
+void gemm(const float* x, std::size_t M, const Matrix& W, float* y) {
   const std::size_t N = W.rows(), K = W.cols();
   for (std::size_t m = 0; m < M; ++m) {
     for (std::size_t n = 0; n < N; ++n) {

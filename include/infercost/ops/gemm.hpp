@@ -8,6 +8,6 @@
 namespace infercost::reference {
 
 // x: [M, W.cols()], y: [M, W.rows()]. Accumulates in double. W is fp32 or bf16.
-void matmul(const float* x, std::size_t M, const Matrix& W, float* y);
+void gemm(const float* x, std::size_t M, const Matrix& W, float* y);
 
 }  // namespace infercost::reference

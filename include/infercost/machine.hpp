@@ -1,0 +1,75 @@
+// This machine: its topology (hwloc), its build and threading context, and its measured ceilings
+// (peak fp32 FMA rate, read and triad memory bandwidth), the denominators of every "% of roofline".
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+namespace infercost {
+
+struct CacheLevel {
+  int level = 0;           // 1, 2, 3
+  std::string type;        // "data", "instruction", "unified"
+  std::size_t bytes = 0;   // size of one cache of this level
+  int count = 0;           // how many of them
+};
+
+struct Topology {
+  std::string cpu_model;                 // e.g. "Intel(R) Xeon(R) Platinum 8481C"
+  int packages = 0, cores = 0, hardware_threads = 0;
+  int numa_nodes_allowed = 0, numa_nodes_total = 0;
+  std::vector<CacheLevel> caches;
+  std::size_t memory_total_bytes = 0, memory_available_bytes = 0;
+  std::vector<std::string> isa_flags;    // cpu_isa_flags()
+  std::string isa_detected, isa_in_use;  // detected_isa(), max_isa()
+};
+
+struct BuildContext {
+  std::string compiler;       // e.g. "g++ 12.2.0"
+  std::string flags;          // CMAKE_CXX_FLAGS + build-type flags
+  std::string build_type;     // Release, RelWithDebInfo, ...
+  std::string git_commit;     // at configure time, "unknown" outside a checkout
+};
+
+struct ThreadingContext {
+  int omp_threads = 0;                    // omp_get_max_threads()
+  std::string omp_proc_bind, omp_places;  // as in effect (environment, or what infercost set)
+  std::vector<int> thread_cores;          // thread i runs on core thread_cores[i] (pinning recorded)
+};
+
+struct Ceilings {
+  int threads = 0;
+  std::string isa;                   // the instruction set the FMA probe ran
+  double fma_flops_per_s = 0;        // peak fp32 FMA rate: independent FMA chains in registers
+  double read_bytes_per_s = 0;       // vectorised sum over an array far larger than the LLC
+  double triad_bytes_per_s = 0;      // a = b + s·c, 12 bytes counted per element
+  std::size_t array_bytes = 0;       // size of the bandwidth arrays
+  double seconds = 0;                // how long the measurement took
+};
+
+Topology describe_topology();
+BuildContext build_context();
+ThreadingContext threading_context();
+
+// Measures the ceilings at `threads` threads (0: OpenMP's current count), medians over a few
+// repetitions, within about `seconds_budget` seconds. Arrays are at least 1 GiB and at least 8×
+// the last-level cache, capped by available memory.
+Ceilings measure_ceilings(int threads = 0, double seconds_budget = 3.0);
+
+// The ceilings measured once per process at OpenMP's thread count (for bench binaries).
+const Ceilings& process_ceilings();
+
+// The roofline time bound of work that does `flops` and moves `bytes` from memory:
+// max(flops / peak, bytes / bandwidth), with the read bandwidth; and the fraction achieved.
+double roofline_seconds(double flops, double bytes, const Ceilings& c);
+double roofline_fraction(double flops, double bytes, double seconds, const Ceilings& c);
+
+nlohmann::json to_json(const Topology& t);
+nlohmann::json to_json(const BuildContext& b);
+nlohmann::json to_json(const ThreadingContext& t);
+nlohmann::json to_json(const Ceilings& c);
+
+}  // namespace infercost
