@@ -282,9 +282,13 @@ class StandardAttentionDecode : public ::testing::TestWithParam<LayerCase> {
   }
 };
 
+// How closely decode and prefill agree through a cache of `dtype`. Both paths see the same cached
+// values, but the fast gemm may round a token's k or v differently in a 1-row and a t-row call
+// (fp32 rounding); a bf16 cache can turn that last-bit difference into one bf16 step of one
+// element, so a bf16 cache is held to bf16 precision.
+double cache_tolerance(DType dtype) { return dtype == DType::f32 ? 1e-5 : 1e-2; }
+
 // Prefill of t-1 tokens, then decode of token t, equals the prefill of all t tokens row by row.
-// Both paths see the same cached values (prefill reads k, v back from the cache) and the same
-// arithmetic, so even a bf16 cache or bf16 weights agree to fp32 rounding.
 TEST_P(StandardAttentionDecode, DecodeAfterPrefillMatchesLongerPrefill) {
   const auto attn = layer();
   const DType cache_dtype = GetParam().cache_dtype;
@@ -298,7 +302,7 @@ TEST_P(StandardAttentionDecode, DecodeAfterPrefillMatchesLongerPrefill) {
     attn->forward(x.data(), t - 1, cache, got.data());
     attn->forward(x.data() + (t - 1) * kHidden, 1, cache, got.data() + (t - 1) * kHidden);
     EXPECT_EQ(cache.size(), t);
-    EXPECT_LE(relative_error(got, want), 1e-5);
+    EXPECT_LE(relative_error(got, want), cache_tolerance(cache_dtype));
   }
 }
 
@@ -313,7 +317,7 @@ TEST_P(StandardAttentionDecode, ChunkAfterPrefillMatchesLongerPrefill) {
   auto got = poisoned(T * kHidden);
   attn->forward(x.data(), first, cache, got.data());
   attn->forward(x.data() + first * kHidden, T - first, cache, got.data() + first * kHidden);
-  EXPECT_LE(relative_error(got, want), 1e-5);
+  EXPECT_LE(relative_error(got, want), cache_tolerance(cache_dtype));
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, StandardAttentionDecode,

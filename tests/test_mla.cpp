@@ -337,7 +337,8 @@ TEST_P(MlaLayer, BothFormsMatchFormulasWrittenOut) {
 }
 
 // Decoding token t after a prefill of the t - 1 before it gives row t of a prefill of all t. Both
-// read the cache, so with a bf16 cache they see the same rounded values and still agree.
+// read the cache; the fast gemm may round a token's cache row differently in a 1-row and a t-row
+// call, which a bf16 cache can turn into one bf16 step, so a bf16 cache is held to bf16 precision.
 TEST_P(MlaLayer, DecodeAfterPrefillMatchesPrefillRow) {
   const AttentionConfig a = config_of(GetParam());
   for (MlaForm form : {MlaForm::naive, MlaForm::absorbed}) {
@@ -348,7 +349,8 @@ TEST_P(MlaLayer, DecodeAfterPrefillMatchesPrefillRow) {
         const std::vector<float> prefill = prefill_then_decode(*layer, cache_dtype, x, t);
         const std::vector<float> decode = prefill_then_decode(*layer, cache_dtype, x, t - 1);
         const std::size_t last = (t - 1) * kHidden;
-        EXPECT_LE(relative_error(&decode[last], &prefill[last], kHidden), kFp32Tolerance)
+        const double tolerance = cache_dtype == DType::f32 ? kFp32Tolerance : kBf16Tolerance;
+        EXPECT_LE(relative_error(&decode[last], &prefill[last], kHidden), tolerance)
             << (form == MlaForm::naive ? "naive" : "absorbed") << ", " << to_string(cache_dtype)
             << " cache, t = " << t;
       }

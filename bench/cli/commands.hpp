@@ -2,10 +2,15 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <string>
+#include <vector>
 
 namespace infercost::cli {
 
 void add_cost_command(CLI::App& app);
 void add_claims_command(CLI::App& app);
+// `command_line` (argv) is recorded in the results.
+void add_run_command(CLI::App& app, std::vector<std::string> command_line);
+void add_machine_command(CLI::App& app);
 
 }  // namespace infercost::cli

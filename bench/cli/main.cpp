@@ -12,6 +12,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   infercost::cli::add_cost_command(app);
   infercost::cli::add_claims_command(app);
+  infercost::cli::add_run_command(app, {argv, argv + argc});
+  infercost::cli::add_machine_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

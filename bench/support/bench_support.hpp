@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "infercost/buffer.hpp"
 #include "infercost/kernels.hpp"
@@ -84,15 +85,39 @@ inline void add_machine_context() {
   benchmark::AddCustomContext("isa_in_use", std::string(to_string(max_isa())));
 }
 
+// Google Benchmark shows every rate counter with a "/s" unit; roofline% is computed as a rate (the
+// bound times iterations over the elapsed time) but is a plain percentage, so the console shows it
+// without the unit. The JSON output is unaffected (it has no units).
+class ConsoleReporter : public benchmark::ConsoleReporter {
+ public:
+  void ReportRuns(const std::vector<Run>& runs) override {
+    std::vector<Run> shown = runs;
+    for (Run& run : shown)
+      if (auto it = run.counters.find("roofline%"); it != run.counters.end())
+        it->second.flags = benchmark::Counter::kDefaults;
+    benchmark::ConsoleReporter::ReportRuns(shown);
+  }
+};
+
 // The main of every kernel bench: registers (through `register_cases`), measures the ceilings,
 // then runs as Google Benchmark does with its own flags.
 template <typename Register>
 int run_main(int argc, char** argv, Register register_cases) {
+  bool console_format = true;  // --benchmark_format=json|csv keeps Google Benchmark's own reporter
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg.starts_with("--benchmark_format=") && arg != "--benchmark_format=console") console_format = false;
+  }
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   register_cases();
   add_machine_context();
-  benchmark::RunSpecifiedBenchmarks();
+  if (console_format) {
+    ConsoleReporter console;
+    benchmark::RunSpecifiedBenchmarks(&console);
+  } else {
+    benchmark::RunSpecifiedBenchmarks();
+  }
   benchmark::Shutdown();
   return 0;
 }

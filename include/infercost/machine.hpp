@@ -31,14 +31,26 @@ struct BuildContext {
   std::string compiler;       // e.g. "g++ 12.2.0"
   std::string flags;          // CMAKE_CXX_FLAGS + build-type flags
   std::string build_type;     // Release, RelWithDebInfo, ...
-  std::string git_commit;     // at configure time, "unknown" outside a checkout
+  std::string git_commit;     // at configure time, "unknown" outside a checkout; "-dirty" appended
+                              // when the work tree had uncommitted changes then
 };
 
 struct ThreadingContext {
   int omp_threads = 0;                    // omp_get_max_threads()
   std::string omp_proc_bind, omp_places;  // as in effect (environment, or what infercost set)
   std::vector<int> thread_cores;          // thread i runs on core thread_cores[i] (pinning recorded)
+  double load_average = -1;               // 1-minute load average (/proc/loadavg), -1 if unknown:
+                                          // above the core count, measured ceilings come out low
 };
+
+// Binds each thread of an OpenMP parallel region of `threads` threads to one core (hwloc logical
+// core index, round-robin over the cores this process may use) and returns thread -> core; the
+// result is recorded in threading_context().thread_cores. The binding is per OS thread: OpenMP
+// keeps its thread pool, so later parallel regions of `threads` threads (or fewer) run on the same
+// threads and stay pinned; a larger region adds unpinned threads, and a region after a change of
+// the pool (e.g. a different team size with OMP_DYNAMIC) may not be pinned: call it again then.
+// Overrides any binding the OpenMP runtime made from OMP_PROC_BIND / OMP_PLACES for those threads.
+std::vector<int> pin_threads(int threads);
 
 struct Ceilings {
   int threads = 0;
@@ -56,14 +68,18 @@ ThreadingContext threading_context();
 
 // Measures the ceilings at `threads` threads (0: OpenMP's current count), medians over a few
 // repetitions, within about `seconds_budget` seconds. Arrays are at least 1 GiB and at least 8×
-// the last-level cache, capped by available memory.
-Ceilings measure_ceilings(int threads = 0, double seconds_budget = 3.0);
+// the last-level cache, capped at a quarter of available memory; `array_bytes` other than 0 sets
+// their size instead. With INFERCOST_BENCH_QUICK=1 in the environment (smoke runs) the arrays
+// default to 256 MiB and the budget to at most 0.3 s.
+Ceilings measure_ceilings(int threads = 0, double seconds_budget = 3.0, std::size_t array_bytes = 0);
 
-// The ceilings measured once per process at OpenMP's thread count (for bench binaries).
+// The ceilings measured once per process at OpenMP's thread count (for bench binaries), on first
+// call.
 const Ceilings& process_ceilings();
 
 // The roofline time bound of work that does `flops` and moves `bytes` from memory:
-// max(flops / peak, bytes / bandwidth), with the read bandwidth; and the fraction achieved.
+// max(flops / peak, bytes / bandwidth), with the read bandwidth; and the fraction achieved,
+// roofline_seconds / seconds (1 = at the roofline).
 double roofline_seconds(double flops, double bytes, const Ceilings& c);
 double roofline_fraction(double flops, double bytes, double seconds, const Ceilings& c);
 
@@ -71,5 +87,6 @@ nlohmann::json to_json(const Topology& t);
 nlohmann::json to_json(const BuildContext& b);
 nlohmann::json to_json(const ThreadingContext& t);
 nlohmann::json to_json(const Ceilings& c);
+nlohmann::json to_json(const CacheLevel& c);
 
 }  // namespace infercost

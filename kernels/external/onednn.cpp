@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "infercost/external.hpp"
@@ -15,6 +16,10 @@ void gemm(const float* x, std::size_t M, const Matrix& W, float* y) {
   if (W.dtype() != DType::f32) throw std::invalid_argument("onednn gemm takes fp32 weights only");
   const auto m = static_cast<dnnl_dim_t>(M), n = static_cast<dnnl_dim_t>(W.rows()),
              k = static_cast<dnnl_dim_t>(W.cols());
+  if (k == 0) {  // an empty W has no storage, and dnnl_sgemm refuses a null pointer
+    std::fill(y, y + M * W.rows(), 0.0f);
+    return;
+  }
   if (dnnl_sgemm('N', 'T', m, n, k, 1.0f, x, k, W.f32(), k, 0.0f, y, n) != dnnl_success)
     throw std::runtime_error("dnnl_sgemm failed");
 }

@@ -3,6 +3,7 @@
 // picks the cache layout and the attention path; the weights, named alike, are the same.
 #include <cmath>
 #include <initializer_list>
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -74,13 +75,33 @@ class MlaAttention final : public Attention {
   // An empty cache means prefill; otherwise each token decodes against the cache up to itself.
   void forward(const float* x, std::size_t T, KvCache& cache, float* y) const override {
     cache.check(cache_layout(), T);
-    const Projections p = project(x, T, cache.size());
+    std::vector<int> positions(T);
+    for (std::size_t t = 0; t < T; ++t) positions[t] = static_cast<int>(cache.size() + t);
+    const Projections p = project(x, T, positions.data());
     std::vector<float> o(T * o_width());
     if (form_ == MlaForm::naive)
       attend_naive(p, T, cache, o.data());
     else
       attend_absorbed(p, T, cache, o.data());
     kernels::gemm(o.data(), T, w_o_, y);
+  }
+
+  // B sequences, one new token each: every projection (and in the naive form the decompression, in
+  // the absorbed one the query absorption and output expansion) runs once over the B rows, so each
+  // weight is read once per step; RoPE at each sequence's own position; the attention core per
+  // sequence against its own cache. x, y: [B, hidden].
+  void decode(const float* x, std::span<KvCache* const> caches, float* y) const override {
+    const std::size_t B = caches.size();
+    for (const KvCache* cache : caches) cache->check(cache_layout(), 1);  // all refused before any changes
+    std::vector<int> positions(B);
+    for (std::size_t b = 0; b < B; ++b) positions[b] = static_cast<int>(caches[b]->size());
+    const Projections p = project(x, B, positions.data());
+    std::vector<float> o(B * o_width());
+    if (form_ == MlaForm::naive)
+      decode_naive(p, caches, o.data());
+    else
+      decode_absorbed(p, caches, o.data());
+    kernels::gemm(o.data(), B, w_o_, y);
   }
 
   KvCache make_cache(std::size_t capacity, DType cache_dtype) const override {
@@ -110,9 +131,9 @@ class MlaAttention final : public Attention {
     return {{"latent", kv_lora_}, {"k_rope", rope_}};
   }
 
-  // The query (q_C, q_R) and the compressed key/value (c_KV, k_R) of tokens pos0 .. pos0 + T - 1.
+  // The query (q_C, q_R) and the compressed key/value (c_KV, k_R) of T tokens at positions[t].
   // x: [T, hidden].
-  Projections project(const float* x, std::size_t T, std::size_t pos0) const {
+  Projections project(const float* x, std::size_t T, const int* positions) const {
     Projections p{std::vector<float>(T * n_heads_ * nope_), std::vector<float>(T * n_heads_ * rope_),
                   std::vector<float>(T * kv_lora_), std::vector<float>(T * rope_)};
     if (q_lora_ > 0) {
@@ -128,29 +149,57 @@ class MlaAttention final : public Attention {
     kernels::gemm(x, T, w_dkv_, p.latent.data());
     kernels::rmsnorm(p.latent.data(), T, kv_lora_, row_as_f32(kv_norm_).data(), eps_, p.latent.data());
     kernels::gemm(x, T, w_kr_, p.k_rope.data());
-    apply_rope(p, T, pos0);
+    apply_rope(p, T, positions);
     return p;
   }
 
   // RoPE on q_R (per head) and on the shared k_R over all qk_rope dims, pairing (2i, 2i+1) as
   // DeepSeek's reference inference/model.py does (view_as_complex).
-  void apply_rope(Projections& p, std::size_t T, std::size_t pos0) const {
-    std::vector<int> positions(T);
-    for (std::size_t t = 0; t < T; ++t) positions[t] = static_cast<int>(pos0 + t);
-    kernels::rope(p.q_rope.data(), T, n_heads_ * rope_, n_heads_, rope_, rope_, positions.data(),
-                    rope_theta_, RopePairing::interleaved);
-    kernels::rope(p.k_rope.data(), T, rope_, 1, rope_, rope_, positions.data(), rope_theta_,
-                    RopePairing::interleaved);
+  void apply_rope(Projections& p, std::size_t T, const int* positions) const {
+    kernels::rope(p.q_rope.data(), T, n_heads_ * rope_, n_heads_, rope_, rope_, positions, rope_theta_,
+                  RopePairing::interleaved);
+    kernels::rope(p.k_rope.data(), T, rope_, 1, rope_, rope_, positions, rope_theta_, RopePairing::interleaved);
   }
 
   // Naive form: decompress k_C = W_UK c_KV and v = W_UV c_KV per head, cache k = [k_C,i | k_R] and v,
   // then ordinary attention with qk_dim = nope + rope, v_dim = v_head_dim. o: [T, n_h, v].
   void attend_naive(const Projections& p, std::size_t T, KvCache& cache, float* o) const {
     const std::size_t pos0 = cache.size(), k_width = n_heads_ * qk_dim();
-    std::vector<float> k_nope(T * n_heads_ * nope_), v(T * o_width());
+    std::vector<float> q(T * k_width), k(T * k_width), v(T * o_width());
+    decompress(p, T, q.data(), k.data(), v.data());
+    cache.append({k.data(), v.data()}, T);
+    if (pos0 == 0) {
+      // Prefill attends to k and v as the cache holds them (rounded in a bf16/fp8 cache, as decode
+      // will later read them), without reading them back from it.
+      round_as_cached(k, cache.dtype());
+      round_as_cached(v, cache.dtype());
+      kernels::attention_prefill(q.data(), k.data(), v.data(), T, naive_shape(), o);
+      return;
+    }
+    for (std::size_t t = 0; t < T; ++t)
+      kernels::attention_decode(&q[t * k_width], cache.storage(kFirstStream), cache.storage(kSecondStream),
+                                pos0 + t + 1, naive_shape(), o + t * o_width());
+  }
+
+  // The naive form's decode step: decompression over the B rows at once, attention per sequence.
+  void decode_naive(const Projections& p, std::span<KvCache* const> caches, float* o) const {
+    const std::size_t B = caches.size(), k_width = n_heads_ * qk_dim();
+    std::vector<float> q(B * k_width), k(B * k_width), v(B * o_width());
+    decompress(p, B, q.data(), k.data(), v.data());
+    for (std::size_t b = 0; b < B; ++b) {
+      KvCache& cache = *caches[b];
+      cache.append({&k[b * k_width], &v[b * o_width()]}, 1);
+      kernels::attention_decode(&q[b * k_width], cache.storage(kFirstStream), cache.storage(kSecondStream),
+                                cache.size(), naive_shape(), o + b * o_width());
+    }
+  }
+
+  // The naive form's per-head query q = [q_C,i | q_R,i], key k = [k_C,i | k_R] and value v of T rows.
+  // q, k: [T, n_h, nope + rope]; v: [T, n_h, v].
+  void decompress(const Projections& p, std::size_t T, float* q, float* k, float* v) const {
+    std::vector<float> k_nope(T * n_heads_ * nope_);
     kernels::gemm(p.latent.data(), T, w_uk_, k_nope.data());
-    kernels::gemm(p.latent.data(), T, w_uv_, v.data());
-    std::vector<float> q(T * k_width), k(T * k_width);
+    kernels::gemm(p.latent.data(), T, w_uv_, v);
     for (std::size_t t = 0; t < T; ++t) {
       for (std::size_t h = 0; h < n_heads_; ++h) {
         const std::size_t th = t * n_heads_ + h;
@@ -158,17 +207,14 @@ class MlaAttention final : public Attention {
         concat(&k_nope[th * nope_], &p.k_rope[t * rope_], &k[th * qk_dim()]);
       }
     }
-    cache.append({k.data(), v.data()}, T);
-    const AttentionShape shape{n_heads_, n_heads_, qk_dim(), v_dim_, scale()};
-    if (pos0 == 0) {
-      // k and v come back from the cache, rounded as decode will later read them.
-      kernels::attention_prefill(q.data(), cache.rows(kFirstStream, T).data(),
-                                   cache.rows(kSecondStream, T).data(), T, shape, o);
-      return;
-    }
-    for (std::size_t t = 0; t < T; ++t)
-      kernels::attention_decode(&q[t * k_width], cache.storage(kFirstStream), cache.storage(kSecondStream),
-                                  pos0 + t + 1, shape, o + t * o_width());
+  }
+
+  AttentionShape naive_shape() const { return {n_heads_, n_heads_, qk_dim(), v_dim_, scale()}; }
+
+  // The values as a cache of `dtype` stores them (what KvCache::append keeps).
+  static void round_as_cached(std::vector<float>& values, DType dtype) {
+    if (dtype == DType::f32) return;
+    for (float& value : values) value = round_to(dtype, value);
   }
 
   // [nope] then [rope] -> [nope + rope]: one head's query or key.
@@ -196,6 +242,22 @@ class MlaAttention final : public Attention {
                                        k_rope, pos0 + t + 1, shape, &o_latent[t * latent_row]);
     }
     expand_output(o_latent.data(), T, o);
+  }
+
+  // The absorbed form's decode step: absorption and expansion over the B rows at once, attention
+  // per sequence against its latent cache.
+  void decode_absorbed(const Projections& p, std::span<KvCache* const> caches, float* o) const {
+    const std::size_t B = caches.size(), latent_row = n_heads_ * kv_lora_;
+    std::vector<float> q_latent(B * latent_row), o_latent(B * latent_row);
+    absorb_query(p.q_nope.data(), B, q_latent.data());
+    const MlaShape shape{n_heads_, kv_lora_, rope_, scale()};
+    for (std::size_t b = 0; b < B; ++b) {
+      KvCache& cache = *caches[b];
+      cache.append({&p.latent[b * kv_lora_], &p.k_rope[b * rope_]}, 1);
+      kernels::mla_decode(&q_latent[b * latent_row], &p.q_rope[b * n_heads_ * rope_], cache.storage(kFirstStream),
+                          cache.storage(kSecondStream), cache.size(), shape, &o_latent[b * latent_row]);
+    }
+    expand_output(o_latent.data(), B, o);
   }
 
   // q~_i = W_UK,iᵀ q_C,i, so q~_i · c_KV = q_C,i · (W_UK,i c_KV) = q_C,i · k_C,i.

@@ -1,6 +1,7 @@
 // MHA / GQA / MQA attention (DESIGN.md, "Baseline attention"): one class for all three, which
 // differ only in n_kv_heads.
 #include <cmath>
+#include <span>
 #include <vector>
 
 #include "infercost/kernels.hpp"
@@ -37,16 +38,17 @@ class StandardAttention final : public Attention {
     cache.check(layout(), T);
     const std::size_t pos0 = cache.size();
     std::vector<float> q(T * q_width()), k(T * kv_width()), v(T * kv_width());
-    kernels::gemm(x, T, wq_, q.data());
-    kernels::gemm(x, T, wk_, k.data());
-    kernels::gemm(x, T, wv_, v.data());
-    apply_rope(q.data(), k.data(), T, pos0);
+    std::vector<int> positions(T);
+    for (std::size_t t = 0; t < T; ++t) positions[t] = static_cast<int>(pos0 + t);
+    project(x, T, positions.data(), q.data(), k.data(), v.data());
     cache.append({k.data(), v.data()}, T);
     std::vector<float> o(T * q_width());
     if (pos0 == 0) {
-      // k and v come back from the cache, rounded as decode will later read them.
-      kernels::attention_prefill(q.data(), cache.rows(kKeyStream, T).data(),
-                                   cache.rows(kValueStream, T).data(), T, shape(), o.data());
+      // Prefill attends to k and v as the cache holds them (rounded in a bf16/fp8 cache, as decode
+      // will later read them), without reading them back from it.
+      round_as_cached(k, cache.dtype());
+      round_as_cached(v, cache.dtype());
+      kernels::attention_prefill(q.data(), k.data(), v.data(), T, shape(), o.data());
     } else {
       // Token pos0 + t attends to cache rows 0 .. pos0 + t (itself included, later tokens not).
       for (std::size_t t = 0; t < T; ++t)
@@ -55,6 +57,25 @@ class StandardAttention final : public Attention {
                                     o.data() + t * q_width());
     }
     kernels::gemm(o.data(), T, wo_, y);
+  }
+
+  // B sequences, one new token each: the projections and the output projection run as one GEMM over
+  // the B rows (each weight read once per step), RoPE at each sequence's own position, the attention
+  // core per sequence against its own cache. x, y: [B, hidden].
+  void decode(const float* x, std::span<KvCache* const> caches, float* y) const override {
+    const std::size_t B = caches.size();
+    for (const KvCache* cache : caches) cache->check(layout(), 1);  // all refused before any changes
+    std::vector<float> q(B * q_width()), k(B * kv_width()), v(B * kv_width()), o(B * q_width());
+    std::vector<int> positions(B);
+    for (std::size_t b = 0; b < B; ++b) positions[b] = static_cast<int>(caches[b]->size());
+    project(x, B, positions.data(), q.data(), k.data(), v.data());
+    for (std::size_t b = 0; b < B; ++b) {
+      KvCache& cache = *caches[b];
+      cache.append({k.data() + b * kv_width(), v.data() + b * kv_width()}, 1);
+      kernels::attention_decode(q.data() + b * q_width(), cache.storage(kKeyStream), cache.storage(kValueStream),
+                                cache.size(), shape(), o.data() + b * q_width());
+    }
+    kernels::gemm(o.data(), B, wo_, y);
   }
 
   KvCache make_cache(std::size_t capacity, DType cache_dtype) const override {
@@ -79,15 +100,27 @@ class StandardAttention final : public Attention {
   // Per token: k and v of every key/value head.
   std::vector<KvStream> layout() const { return {{"k", kv_width()}, {"v", kv_width()}}; }
 
+  // q, k, v of M rows, RoPE applied at positions[m]. x: [M, hidden]; q: [M, n_heads * d_h];
+  // k, v: [M, n_kv_heads * d_h].
+  void project(const float* x, std::size_t M, const int* positions, float* q, float* k, float* v) const {
+    kernels::gemm(x, M, wq_, q);
+    kernels::gemm(x, M, wk_, k);
+    kernels::gemm(x, M, wv_, v);
+    apply_rope(q, k, M, positions);
+  }
+
   // RoPE over the full head_dim of q and k, pairing (i, i + d_h/2) as Llama does in HuggingFace
-  // transformers (rotate_half). q: [T, n_heads * d_h], k: [T, n_kv_heads * d_h].
-  void apply_rope(float* q, float* k, std::size_t T, std::size_t pos0) const {
-    std::vector<int> positions(T);
-    for (std::size_t t = 0; t < T; ++t) positions[t] = static_cast<int>(pos0 + t);
-    kernels::rope(q, T, q_width(), n_heads_, head_dim_, head_dim_, positions.data(), rope_theta_,
-                    RopePairing::halves);
-    kernels::rope(k, T, kv_width(), n_kv_heads_, head_dim_, head_dim_, positions.data(), rope_theta_,
-                    RopePairing::halves);
+  // transformers (rotate_half). q: [M, n_heads * d_h], k: [M, n_kv_heads * d_h].
+  void apply_rope(float* q, float* k, std::size_t M, const int* positions) const {
+    kernels::rope(q, M, q_width(), n_heads_, head_dim_, head_dim_, positions, rope_theta_, RopePairing::halves);
+    kernels::rope(k, M, kv_width(), n_kv_heads_, head_dim_, head_dim_, positions, rope_theta_,
+                  RopePairing::halves);
+  }
+
+  // The values as a cache of `dtype` stores them (what KvCache::append keeps).
+  static void round_as_cached(std::vector<float>& values, DType dtype) {
+    if (dtype == DType::f32) return;
+    for (float& value : values) value = round_to(dtype, value);
   }
 
   std::size_t n_heads_, n_kv_heads_, head_dim_, hidden_;
