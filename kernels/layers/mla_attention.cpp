@@ -1,7 +1,9 @@
 // Multi-head latent attention (DeepSeek-V2 §2.1, DESIGN.md "MLA") in both forms. As in DeepSeek's
 // reference inference/model.py (attn_impl "naive" | "absorb"), one class behind a switch: the form
 // picks the cache layout and the attention path; the weights, named alike, are the same.
+#include <algorithm>
 #include <cmath>
+#include <cstddef>
 #include <initializer_list>
 #include <span>
 #include <string_view>
@@ -69,7 +71,9 @@ class MlaAttention final : public Attention {
         w_kr_(weight(rope_, hidden_, ctx, "w_kr")),
         w_uk_(weight(n_heads_ * nope_, kv_lora_, ctx, "w_uk")),
         w_uv_(weight(o_width(), kv_lora_, ctx, "w_uv")),
-        w_o_(weight(hidden_, o_width(), ctx, "w_o")) {}
+        w_o_(weight(hidden_, o_width(), ctx, "w_o")) {
+    if (form_ == MlaForm::absorbed) split_per_head();
+  }
 
   // x, y: [T, hidden]; the T new tokens take positions cache.size() .. cache.size() + T - 1.
   // An empty cache means prefill; otherwise each token decodes against the cache up to itself.
@@ -115,6 +119,8 @@ class MlaAttention final : public Attention {
     for (const Matrix* w :
          {&w_dq_, &q_norm_, &w_uq_, &w_qr_, &w_dkv_, &kv_norm_, &w_kr_, &w_uk_, &w_uv_, &w_o_})
       bytes += w->bytes();
+    for (const std::vector<Matrix>* heads : {&w_uk_t_, &w_uv_h_})
+      for (const Matrix& w : *heads) bytes += w.bytes();
     return bytes;
   }
 
@@ -260,32 +266,49 @@ class MlaAttention final : public Attention {
     expand_output(o_latent.data(), B, o);
   }
 
-  // q~_i = W_UK,iᵀ q_C,i, so q~_i · c_KV = q_C,i · (W_UK,i c_KV) = q_C,i · k_C,i.
-  // q_nope: [T, n_h, nope], W_UK: [n_h·nope, kv_lora]; q_latent: [T, n_h, kv_lora].
-  void absorb_query(const float* q_nope, std::size_t T, float* q_latent) const {
-    for (std::size_t th = 0; th < T * n_heads_; ++th) {
-      const std::size_t h = th % n_heads_;
-      for (std::size_t c = 0; c < kv_lora_; ++c) {
-        double acc = 0.0;
-        for (std::size_t i = 0; i < nope_; ++i)
-          acc += static_cast<double>(q_nope[th * nope_ + i]) * w_uk_.at(h * nope_ + i, c);
-        q_latent[th * kv_lora_ + c] = static_cast<float>(acc);
-      }
+  // The absorbed form applies W_UK and W_UV head by head, so it stores them per head in the layout
+  // gemm takes (y = x Wᵀ): W_UK,iᵀ [kv_lora, nope] and W_UV,i [v, kv_lora]. The values are those of
+  // the "w_uk" / "w_uv" matrices (same seed, same rounding); the whole ones are then released, so the
+  // layer holds each weight once.
+  void split_per_head() {
+    for (std::size_t h = 0; h < n_heads_; ++h) {
+      Matrix uk_t(kv_lora_, nope_, w_uk_.dtype()), uv(v_dim_, kv_lora_, w_uv_.dtype());
+      for (std::size_t i = 0; i < nope_; ++i)
+        for (std::size_t c = 0; c < kv_lora_; ++c) uk_t.set(c, i, w_uk_.at(h * nope_ + i, c));
+      for (std::size_t d = 0; d < v_dim_; ++d)
+        for (std::size_t c = 0; c < kv_lora_; ++c) uv.set(d, c, w_uv_.at(h * v_dim_ + d, c));
+      w_uk_t_.push_back(std::move(uk_t));
+      w_uv_h_.push_back(std::move(uv));
+    }
+    w_uk_ = Matrix();
+    w_uv_ = Matrix();
+  }
+
+  // Per head i, y[t, i, :] = x[t, i, :] W_iᵀ through the dispatched gemm: the head's columns are
+  // gathered into a contiguous [T, in] block and the [T, out] result scattered back.
+  // x: [T, n_h, in], y: [T, n_h, out], W_i: [out, in].
+  void per_head_gemm(const float* x, std::size_t T, const std::vector<Matrix>& w, float* y) const {
+    const std::size_t in = w.front().cols(), out = w.front().rows();
+    std::vector<float> x_h(T * in), y_h(T * out);
+    for (std::size_t h = 0; h < n_heads_; ++h) {
+      for (std::size_t t = 0; t < T; ++t)
+        std::copy_n(x + (t * n_heads_ + h) * in, in, x_h.begin() + static_cast<std::ptrdiff_t>(t * in));
+      kernels::gemm(x_h.data(), T, w[h], y_h.data());
+      for (std::size_t t = 0; t < T; ++t)
+        std::copy_n(y_h.begin() + static_cast<std::ptrdiff_t>(t * out), out, y + (t * n_heads_ + h) * out);
     }
   }
 
+  // q~_i = W_UK,iᵀ q_C,i, so q~_i · c_KV = q_C,i · (W_UK,i c_KV) = q_C,i · k_C,i.
+  // q_nope: [T, n_h, nope]; q_latent: [T, n_h, kv_lora].
+  void absorb_query(const float* q_nope, std::size_t T, float* q_latent) const {
+    per_head_gemm(q_nope, T, w_uk_t_, q_latent);
+  }
+
   // o_i = W_UV,i o~_i = Σ_j p_ij W_UV,i c_KV,j = Σ_j p_ij v_i,j.
-  // o_latent: [T, n_h, kv_lora], W_UV: [n_h·v, kv_lora]; o: [T, n_h, v].
+  // o_latent: [T, n_h, kv_lora]; o: [T, n_h, v].
   void expand_output(const float* o_latent, std::size_t T, float* o) const {
-    for (std::size_t th = 0; th < T * n_heads_; ++th) {
-      const std::size_t h = th % n_heads_;
-      for (std::size_t d = 0; d < v_dim_; ++d) {
-        double acc = 0.0;
-        for (std::size_t c = 0; c < kv_lora_; ++c)
-          acc += static_cast<double>(o_latent[th * kv_lora_ + c]) * w_uv_.at(h * v_dim_ + d, c);
-        o[th * v_dim_ + d] = static_cast<float>(acc);
-      }
-    }
+    per_head_gemm(o_latent, T, w_uv_h_, o);
   }
 
   std::size_t n_heads_, q_lora_, kv_lora_, nope_, rope_, v_dim_, hidden_;
@@ -298,8 +321,10 @@ class MlaAttention final : public Attention {
   Matrix w_dkv_;   // [kv_lora, d]
   Matrix kv_norm_; // [1, kv_lora] gamma
   Matrix w_kr_;    // [rope, d]
-  Matrix w_uk_;    // [n_h·nope, kv_lora]
+  Matrix w_uk_;    // [n_h·nope, kv_lora]; naive form only, like w_uv_
   Matrix w_uv_;    // [n_h·v, kv_lora]
+  // Absorbed form only, instead of w_uk_ / w_uv_ (split_per_head): per head W_UK,iᵀ, W_UV,i.
+  std::vector<Matrix> w_uk_t_, w_uv_h_;
   Matrix w_o_;     // [d, n_h·v]
 };
 
