@@ -1,7 +1,6 @@
 // Expands kernels/kernels.inc into one ordered list per operator, and selects from it.
 #include <fmt/format.h>
 
-#include <array>
 #include <cstdlib>
 #include <map>
 #include <mutex>
@@ -47,10 +46,18 @@ void ensure_filled() {
   std::call_once(once, fill_lists);
 }
 
-constexpr std::array<std::string_view, 10> kOperatorNames{
-    op::gemm::name,   op::attention_prefill::name, op::attention_decode::name, op::mla_prefill::name,
-    op::mla_decode::name, op::swiglu_ffn::name,    op::moe::name,              op::rmsnorm::name,
-    op::rope::name,   op::swiglu::name};
+// Calls f(Op{}) for every operator, in the order of op::.
+template <typename F>
+void for_each_operator(F f) {
+  f(op::gemm{}), f(op::attention_prefill{}), f(op::attention_decode{}), f(op::mla_prefill{});
+  f(op::mla_decode{}), f(op::swiglu_ffn{}), f(op::moe{}), f(op::rmsnorm{}), f(op::rope{}), f(op::swiglu{});
+}
+
+std::string operator_names() {
+  std::vector<std::string_view> names;
+  for_each_operator([&]<class Op>(Op) { names.push_back(Op::name); });
+  return fmt::format("{}", fmt::join(names, ", "));
+}
 
 // The names of Op's implementations, for error messages.
 template <class Op>
@@ -69,12 +76,10 @@ bool has_implementation(std::string_view op_name, std::string_view impl_name, st
     known = names_of<Op>();
     for (const auto& impl : implementations<Op>()) found = found || impl.name == impl_name;
   };
-  look(op::gemm{}), look(op::attention_prefill{}), look(op::attention_decode{}), look(op::mla_prefill{});
-  look(op::mla_decode{}), look(op::swiglu_ffn{}), look(op::moe{}), look(op::rmsnorm{});
-  look(op::rope{}), look(op::swiglu{});
+  for_each_operator(look);
   if (!op_found)
-    throw std::invalid_argument(fmt::format("unknown operator '{}': expected one of {}", op_name,
-                                            fmt::join(kOperatorNames, ", ")));
+    throw std::invalid_argument(
+        fmt::format("unknown operator '{}': expected one of {}", op_name, operator_names()));
   return found;
 }
 
@@ -145,17 +150,15 @@ const Impl<Op>& selected(DType dtype) {
 
 void force_implementations(std::string_view spec) { forced_set() = parse_forced(spec); }
 
-std::span<const std::string_view> operator_names() { return kOperatorNames; }
-
 std::string selected_implementations(DType weights, DType cache) {
-  return fmt::format(
-      "gemm={} attention_prefill={} attention_decode={} mla_prefill={} mla_decode={} swiglu_ffn={} moe={} "
-      "rmsnorm={} rope={} swiglu={}",
-      selected<op::gemm>(weights).name, selected<op::attention_prefill>().name,
-      selected<op::attention_decode>(cache).name, selected<op::mla_prefill>(cache).name,
-      selected<op::mla_decode>(cache).name, selected<op::swiglu_ffn>(weights).name,
-      selected<op::moe>(weights).name, selected<op::rmsnorm>().name, selected<op::rope>().name,
-      selected<op::swiglu>().name);
+  std::vector<std::string> parts;
+  for_each_operator([&]<class Op>(Op) {
+    const DType dtype = Op::selected_by == SelectedBy::weights ? weights
+                        : Op::selected_by == SelectedBy::cache ? cache
+                                                               : DType::f32;
+    parts.push_back(fmt::format("{}={}", Op::name, selected<Op>(dtype).name));
+  });
+  return fmt::format("{}", fmt::join(parts, " "));
 }
 
 #define INFERCOST_INSTANTIATE(OP)                                         \

@@ -683,12 +683,12 @@ void run_decode(CaseRecord& r, const UnitSpec& u, RunState& s) {
     if (caches) caches->truncate(depth);
   };
   const Timing t = time_calls(prepare, call, s.grid);
-  // Each token reads its sequence's L cached rows and writes one.
-  const double kv_moved = cost.kv_bytes_per_token_per_layer * static_cast<double>((L + 1) * B);
+  // Each token reads its sequence's L cached rows and writes one: the bytes moved are also the
+  // bytes of the caches, which hold L + 1 rows per sequence.
+  const double kv_bytes = cost.kv_bytes_per_token_per_layer * static_cast<double>((L + 1) * B);
   const double tokens = static_cast<double>(B);
-  record_timing(r, t, tokens, cost.sum.flops_decode * tokens, cost.sum.weight_bytes_read_per_step + kv_moved, s);
-  const double kv_capacity = cost.kv_bytes_per_token_per_layer * static_cast<double>((L + 1) * B);
-  record_memory(r, u, s, cost, caches ? caches->allocated_bytes : 0, caches ? kv_capacity : 0,
+  record_timing(r, t, tokens, cost.sum.flops_decode * tokens, cost.sum.weight_bytes_read_per_step + kv_bytes, s);
+  record_memory(r, u, s, cost, caches ? caches->allocated_bytes : 0, caches ? kv_bytes : 0,
                 caches ? caches->caches[0].bytes_per_token() : 0);
   r.params["seconds_per_token"] = t.median / tokens;
 }

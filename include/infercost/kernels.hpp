@@ -27,54 +27,66 @@
 
 namespace infercost {
 
-// The operators. Each names its function type; the element type that selects among
-// implementations is the weights' (gemm, swiglu_ffn, moe) or the cache's (attention_decode,
-// mla_decode); the others are fp32 only. Shapes and semantics are those of the reference
-// declared in ops/*.hpp.
+// Whose element type selects among an operator's implementations.
+enum class SelectedBy { weights, cache, fp32 };
+
+// The operators. Each names its function type and whose element type selects its implementation:
+// the weights' (gemm, swiglu_ffn, moe), the cache's (attention_decode, MLA), or none (fp32 only).
+// Shapes and semantics are those of the reference declared in ops/*.hpp.
 namespace op {
 struct gemm {  // y = x Wᵀ: x [M, K], W [N, K], y [M, N]; prefill GEMM and decode GEMV (M = 1..16)
   static constexpr std::string_view name = "gemm";
+  static constexpr SelectedBy selected_by = SelectedBy::weights;
   using Fn = void(const float* x, std::size_t M, const Matrix& W, float* y);
 };
 struct attention_prefill {  // causal MHA/GQA/MQA over T tokens, fp32 q, k, v
   static constexpr std::string_view name = "attention_prefill";
+  static constexpr SelectedBy selected_by = SelectedBy::fp32;
   using Fn = void(const float* q, const float* k, const float* v, std::size_t T, const AttentionShape& shape,
                   float* out);
 };
 struct attention_decode {  // one query per head against L cached tokens
   static constexpr std::string_view name = "attention_decode";
+  static constexpr SelectedBy selected_by = SelectedBy::cache;
   using Fn = void(const float* q, const Matrix& k_cache, const Matrix& v_cache, std::size_t L,
                   const AttentionShape& shape, float* out);
 };
 struct mla_prefill {  // absorbed MLA, causal over the first T cached tokens
   static constexpr std::string_view name = "mla_prefill";
+  static constexpr SelectedBy selected_by = SelectedBy::cache;
   using Fn = void(const float* q_latent, const float* q_rope, const Matrix& latent, const Matrix& k_rope,
                   std::size_t T, const MlaShape& shape, float* out);
 };
 struct mla_decode {  // absorbed MLA, one query token against L cached latent rows
   static constexpr std::string_view name = "mla_decode";
+  static constexpr SelectedBy selected_by = SelectedBy::cache;
   using Fn = void(const float* q_latent, const float* q_rope, const Matrix& latent, const Matrix& k_rope,
                   std::size_t L, const MlaShape& shape, float* out);
 };
 struct swiglu_ffn {  // y = W2 (silu(W1 x) ⊙ W3 x) over M tokens
   static constexpr std::string_view name = "swiglu_ffn";
+  static constexpr SelectedBy selected_by = SelectedBy::weights;
   using Fn = void(const float* x, std::size_t M, const SwigluWeights& w, float* y);
 };
 struct moe {  // route, run each selected expert over its tokens, shared experts, combine
   static constexpr std::string_view name = "moe";
+  static constexpr SelectedBy selected_by = SelectedBy::weights;
   using Fn = void(const float* x, std::size_t T, const MoeWeights& w, const MoeConfig& config, float* y);
 };
 struct rmsnorm {
   static constexpr std::string_view name = "rmsnorm";
+  static constexpr SelectedBy selected_by = SelectedBy::fp32;
   using Fn = void(const float* x, std::size_t M, std::size_t n, const float* gamma, double eps, float* y);
 };
 struct rope {
   static constexpr std::string_view name = "rope";
+  static constexpr SelectedBy selected_by = SelectedBy::fp32;
   using Fn = void(float* x, std::size_t M, std::size_t row_stride, std::size_t n_heads, std::size_t head_stride,
                   std::size_t rot_dim, const int* positions, double theta, RopePairing pairing);
 };
 struct swiglu {
   static constexpr std::string_view name = "swiglu";
+  static constexpr SelectedBy selected_by = SelectedBy::fp32;
   using Fn = void(const float* gate, const float* up, std::size_t n, float* out);
 };
 }  // namespace op
@@ -120,9 +132,6 @@ void force_implementations(std::string_view spec);
 // "gemm=avx512 attention_decode=avx512 ...": what each operator runs here for `dtype` weights and
 // `cache` KV cache elements, for results and reports.
 std::string selected_implementations(DType weights = DType::f32, DType cache = DType::f32);
-
-// The names of every operator, in the order of op::.
-std::span<const std::string_view> operator_names();
 
 // Calls through dispatch: what the layers use.
 namespace kernels {

@@ -12,7 +12,7 @@
 #include <cstdint>
 
 #include "infercost/ops/norm_rope.hpp"
-#include "scratch.hpp"
+#include "rope_rows.hpp"
 
 namespace infercost::avx512 {
 
@@ -173,31 +173,8 @@ void rmsnorm(const float* x, std::size_t M, std::size_t n, const float* gamma, d
 // Angles in double (position × frequency reaches 1e5 rad at long contexts), cos/sin rounded to fp32.
 void rope(float* x, std::size_t M, std::size_t row_stride, std::size_t n_heads, std::size_t head_stride,
           std::size_t rot_dim, const int* positions, double theta, RopePairing pairing) {
-  const std::size_t pairs = rot_dim / 2;
-  if (pairs == 0) return;
-  Scratch freq_storage(2 * pairs);  // doubles
-  auto* freq = reinterpret_cast<double*>(freq_storage.data());
-  for (std::size_t i = 0; i < pairs; ++i)
-    freq[i] = std::pow(theta, -2.0 * static_cast<double>(i) / static_cast<double>(rot_dim));
-  const bool interleaved = pairing == RopePairing::interleaved;
-  const auto rows = static_cast<long long>(M);
-#pragma omp parallel if (M * n_heads * rot_dim >= kParallelElements)
-  {
-    Scratch table(2 * pairs);
-    float* cos_t = table.data();
-    float* sin_t = table.data() + pairs;
-#pragma omp for schedule(static)
-    for (long long m = 0; m < rows; ++m) {
-      row_angles(positions[m], freq, pairs, cos_t, sin_t);
-      for (std::size_t h = 0; h < n_heads; ++h) {
-        float* head = x + static_cast<std::size_t>(m) * row_stride + h * head_stride;
-        if (interleaved)
-          rotate_interleaved(head, pairs, cos_t, sin_t);
-        else
-          rotate_halves(head, pairs, cos_t, sin_t);
-      }
-    }
-  }
+  rope_rows(x, M, row_stride, n_heads, head_stride, rot_dim, positions, theta, pairing, kParallelElements, 1,
+            row_angles, rotate_interleaved, rotate_halves);
 }
 
 // out[i] = silu(gate[i]) · up[i] = gate · up / (1 + e^-gate); out may alias gate or up.

@@ -5,7 +5,7 @@
 #include <cstddef>
 
 #include "infercost/ops/norm_rope.hpp"
-#include "scratch.hpp"
+#include "rope_rows.hpp"
 
 namespace infercost::portable {
 
@@ -45,41 +45,41 @@ void rmsnorm(const float* x, std::size_t M, std::size_t n, const float* gamma, d
 }
 
 // x: [M, row_stride], head h of row m at x + m*row_stride + h*head_stride; positions: [M].
+namespace {
+
+void row_angles(double position, const double* freq, std::size_t pairs, float* cos_t, float* sin_t) {
+  for (std::size_t i = 0; i < pairs; ++i) {
+    cos_t[i] = static_cast<float>(std::cos(position * freq[i]));
+    sin_t[i] = static_cast<float>(std::sin(position * freq[i]));
+  }
+}
+
+// Pair i is (2i, 2i+1) (interleaved, `step` 2, `second` 1) or (i, i + pairs) (halves).
+void rotate(float* head, std::size_t pairs, const float* cos_t, const float* sin_t, std::size_t step,
+            std::size_t second) {
+  for (std::size_t i = 0; i < pairs; ++i) {
+    const float a = head[i * step], b = head[i * step + second];
+    head[i * step] = a * cos_t[i] - b * sin_t[i];
+    head[i * step + second] = a * sin_t[i] + b * cos_t[i];
+  }
+}
+
+void rotate_interleaved(float* head, std::size_t pairs, const float* cos_t, const float* sin_t) {
+  rotate(head, pairs, cos_t, sin_t, 2, 1);
+}
+
+void rotate_halves(float* head, std::size_t pairs, const float* cos_t, const float* sin_t) {
+  rotate(head, pairs, cos_t, sin_t, 1, pairs);
+}
+
+}  // namespace
+
 // The angles are computed in double (position × frequency reaches 1e5 rad and more at long
 // contexts, where an fp32 angle would be off by whole radians), their cos/sin rounded to fp32.
 void rope(float* x, std::size_t M, std::size_t row_stride, std::size_t n_heads, std::size_t head_stride,
           std::size_t rot_dim, const int* positions, double theta, RopePairing pairing) {
-  const std::size_t pairs = rot_dim / 2;
-  if (pairs == 0) return;
-  Scratch freq_storage(2 * pairs);  // doubles
-  auto* freq = reinterpret_cast<double*>(freq_storage.data());
-  for (std::size_t i = 0; i < pairs; ++i)
-    freq[i] = std::pow(theta, -2.0 * static_cast<double>(i) / static_cast<double>(rot_dim));
-  const bool interleaved = pairing == RopePairing::interleaved;
-  const auto rows = static_cast<long long>(M);
-#pragma omp parallel if (M * n_heads * rot_dim >= kParallelElements)
-  {
-    Scratch table(2 * pairs);
-    float* cos_t = table.data();
-    float* sin_t = table.data() + pairs;
-#pragma omp for schedule(static)
-    for (long long m = 0; m < rows; ++m) {
-      const double position = positions[m];
-      for (std::size_t i = 0; i < pairs; ++i) {
-        cos_t[i] = static_cast<float>(std::cos(position * freq[i]));
-        sin_t[i] = static_cast<float>(std::sin(position * freq[i]));
-      }
-      for (std::size_t h = 0; h < n_heads; ++h) {
-        float* head = x + static_cast<std::size_t>(m) * row_stride + h * head_stride;
-        const std::size_t step = interleaved ? 2 : 1, second = interleaved ? 1 : pairs;
-        for (std::size_t i = 0; i < pairs; ++i) {
-          const float a = head[i * step], b = head[i * step + second];
-          head[i * step] = a * cos_t[i] - b * sin_t[i];
-          head[i * step + second] = a * sin_t[i] + b * cos_t[i];
-        }
-      }
-    }
-  }
+  rope_rows(x, M, row_stride, n_heads, head_stride, rot_dim, positions, theta, pairing, kParallelElements, 1,
+            row_angles, rotate_interleaved, rotate_halves);
 }
 
 // out[i] = silu(gate[i]) · up[i]; out may alias gate or up.
