@@ -77,44 +77,80 @@ typename V::reg load_maybe_partial(const T* p, std::size_t n) {
 // ---------------------------------------------------------------------------------------------
 // Decode: one query per head against L cached rows.
 
-// Rows of the cache per decode block: scores of a block stay in L1 between the key and value passes.
-constexpr std::size_t kDecodeRows = 64;
+// Rows of the cache per decode block. The scores of a block stay in L1 between the key and value
+// passes; the block's keys and values (fp32 GQA 4 x 128: 32 rows x 4 KiB = 128 KiB) stay in L2
+// next to the following block's, which is being prefetched.
+constexpr std::size_t kDecodeRows = 32;
 // A context chunk (one work unit) holds at least this many rows, so merging stays negligible.
 constexpr std::size_t kMinChunkRows = 256;
 
-// Scores of NH query heads against nb key rows: scores[i * kDecodeRows + j] = qs_i · k_j.
-// qs: [NH, dqp] (scaled, zero-padded); kb: key j at kb + j * row_k, dq elements. R rows at a
-// time, so NH * R independent accumulation chains hide the FMA latency; when NH * R == W one
+// What one decode work unit reads: KV heads [g0, g1) of every cache row (keys row_k elements
+// apart, values row_v), G query heads per KV head; dqp, dvp: dq, dv rounded up to W.
+struct DecodeGeometry {
+  std::size_t G, dq, dv, dqp, dvp, row_k, row_v, g0, g1;
+};
+
+// Requests the cache lines of [first, first + bytes) into L2 (not L1: a block does not fit there).
+inline void prefetch_to_l2(const void* first, std::size_t bytes) {
+  const char* p = static_cast<const char*>(first);
+  for (std::size_t b = 0; b < bytes; b += 64) __builtin_prefetch(p + b, 0, 2);
+  __builtin_prefetch(p + bytes - 1, 0, 2);  // the last line, when `first` is not line-aligned
+}
+
+// sum[i * R + r] = qs_i · row_r for NH query heads (qs: [NH, dqp], scaled, zero-padded) and R rows
+// of dq elements. NH * R independent accumulation chains hide the FMA latency; when NH * R == W one
 // transposing reduction (V::sums) finishes all of them at once instead of W horizontal sums.
 template <class V, typename T, int NH, int R>
-void decode_scores(const float* qs, std::size_t dqp, const T* kb, std::size_t row_k, std::size_t dq,
-                   std::size_t nb, float* scores) {
+void score_tile(const float* qs, std::size_t dqp, const T* const* rows, std::size_t dq, float* sum) {
   using reg = typename V::reg;
-  for (std::size_t j = 0; j < nb; j += R) {
-    const T* rows[R];
-    for (int r = 0; r < R; ++r) rows[r] = kb + lesser(j + r, nb - 1) * row_k;  // past the end: repeat
-    reg acc[NH * R];
-    for (int a = 0; a < NH * R; ++a) acc[a] = V::zero();
-    std::size_t d = 0;
-    for (; d + V::W <= dq; d += V::W)
-      for (int r = 0; r < R; ++r) {
-        const reg x = V::load(rows[r] + d);
-        for (int i = 0; i < NH; ++i) acc[i * R + r] = V::fmadd(V::load(qs + i * dqp + d), x, acc[i * R + r]);
-      }
-    if (d < dq)
-      for (int r = 0; r < R; ++r) {
-        const reg x = V::load_partial(rows[r] + d, dq - d);
-        for (int i = 0; i < NH; ++i) acc[i * R + r] = V::fmadd(V::load(qs + i * dqp + d), x, acc[i * R + r]);
-      }
-    float sum[NH * R];
-    if constexpr (NH * R == V::W) {
-      V::store(sum, V::sums(acc));
-    } else {
-      for (int a = 0; a < NH * R; ++a) sum[a] = V::hsum(acc[a]);
+  reg acc[NH * R];
+  for (int a = 0; a < NH * R; ++a) acc[a] = V::zero();
+  std::size_t d = 0;
+  for (; d + V::W <= dq; d += V::W)
+    for (int r = 0; r < R; ++r) {
+      const reg x = V::load(rows[r] + d);
+      for (int i = 0; i < NH; ++i) acc[i * R + r] = V::fmadd(V::load(qs + i * dqp + d), x, acc[i * R + r]);
     }
-    for (int i = 0; i < NH; ++i)
-      for (int r = 0; r < R; ++r)
-        if (j + r < nb) scores[i * kDecodeRows + j + r] = sum[i * R + r];
+  if (d < dq)
+    for (int r = 0; r < R; ++r) {
+      const reg x = V::load_partial(rows[r] + d, dq - d);
+      for (int i = 0; i < NH; ++i) acc[i * R + r] = V::fmadd(V::load(qs + i * dqp + d), x, acc[i * R + r]);
+    }
+  if constexpr (NH * R == V::W) {
+    V::store(sum, V::sums(acc));
+  } else {
+    for (int a = 0; a < NH * R; ++a) sum[a] = V::hsum(acc[a]);
+  }
+}
+
+// Scores of the unit's query heads (qs: [n_heads, dqp]) against the nb rows of one block (kb: the
+// block's first key row): p[(h - g0 G) * kDecodeRows + j] = qs_h · k_j, NH heads of a group at a
+// time. Rows are walked in address order, each one whole (every KV head of the unit in turn): the
+// cache is read as a few sequential streams, where a KV-head-major walk would touch one 512-byte
+// piece of every 2 KiB row, a pattern the hardware prefetchers follow poorly. Meanwhile the keys
+// and values of the next block (next_k, next_v: its first row at KV head g0; nb_next rows) are
+// requested into L2, a row for each row scored, so their DRAM latency overlaps this block's work.
+template <class V, typename T, int NH>
+void decode_block_scores(const float* qs, const T* kb, std::size_t nb, const DecodeGeometry& u, const T* next_k,
+                         const T* next_v, std::size_t nb_next, float* p) {
+  constexpr int R = V::W % NH == 0 ? static_cast<int>(V::W) / NH : 2;
+  const std::size_t h0 = u.g0 * u.G, kv_heads = u.g1 - u.g0;
+  for (std::size_t j = 0; j < nb; j += R) {
+    for (std::size_t r = j; r < j + R && r < nb_next; ++r) {
+      prefetch_to_l2(next_k + r * u.row_k, kv_heads * u.dq * sizeof(T));
+      prefetch_to_l2(next_v + r * u.row_v, kv_heads * u.dv * sizeof(T));
+    }
+    for (std::size_t g = u.g0; g < u.g1; ++g) {
+      const T* rows[R];
+      for (int r = 0; r < R; ++r) rows[r] = kb + lesser(j + r, nb - 1) * u.row_k + g * u.dq;  // past the end: repeat
+      for (std::size_t h = g * u.G; h < (g + 1) * u.G; h += NH) {
+        float sum[NH * R];
+        score_tile<V, T, NH, R>(qs + h * u.dqp, u.dqp, rows, u.dq, sum);
+        for (int i = 0; i < NH; ++i)
+          for (int r = 0; r < R; ++r)
+            if (j + r < nb) p[(h - h0 + i) * kDecodeRows + j + r] = sum[i * R + r];
+      }
+    }
   }
 }
 
@@ -150,47 +186,41 @@ void decode_values(const float* p, const float* corr, std::size_t nb, const T* v
   if (c0 < dv) decode_values_tile<V, T, NH, 1, true>(p, corr, nb, vb, row_v, c0, dv - c0, acc, dvp);
 }
 
-// The heads of one KV group, up to 4 at a time, against one block of rows.
+// One work unit over cache rows [r0, r1), NH heads of a group per tile: per block, the scores of
+// all the unit's heads, then per tile the online softmax and the values (read from L2 by then).
+// m, l: [n_heads], acc: [n_heads, dvp], the unit's running state (only its heads are touched);
+// p: [(g1 - g0) G, kDecodeRows] of working memory.
 template <class V, typename T, int NH>
-void decode_head_tile(const float* qs, std::size_t dqp, const T* kb, const T* vb, std::size_t row_k,
-                      std::size_t row_v, std::size_t nb, const AttentionShape& s, float* m, float* l, float* acc,
-                      std::size_t dvp, float* p) {
-  constexpr int R = V::W % NH == 0 ? static_cast<int>(V::W) / NH : 2;
-  decode_scores<V, T, NH, R>(qs, dqp, kb, row_k, s.qk_dim, nb, p);
-  float corr[NH];
-  for (int i = 0; i < NH; ++i) {
-    for (std::size_t j = nb; j < kDecodeRows; ++j) p[i * kDecodeRows + j] = kMinusInf;
-    corr[i] = block_softmax<V>(p + i * kDecodeRows, kDecodeRows, m[i], l[i]);
+void decode_unit_tiles(const float* qs, const T* K, const T* Vc, std::size_t r0, std::size_t r1,
+                       const DecodeGeometry& u, float* m, float* l, float* acc, float* p) {
+  for (std::size_t j0 = r0; j0 < r1; j0 += kDecodeRows) {
+    const std::size_t nb = lesser(kDecodeRows, r1 - j0), next = j0 + nb;
+    const std::size_t nb_next = next < r1 ? lesser(kDecodeRows, r1 - next) : 0;
+    const T* next_k = nb_next > 0 ? K + next * u.row_k + u.g0 * u.dq : nullptr;
+    const T* next_v = nb_next > 0 ? Vc + next * u.row_v + u.g0 * u.dv : nullptr;
+    decode_block_scores<V, T, NH>(qs, K + j0 * u.row_k, nb, u, next_k, next_v, nb_next, p);
+    for (std::size_t g = u.g0; g < u.g1; ++g)
+      for (std::size_t h = g * u.G; h < (g + 1) * u.G; h += NH) {
+        float* ph = p + (h - u.g0 * u.G) * kDecodeRows;
+        float corr[NH];
+        for (int i = 0; i < NH; ++i) {
+          for (std::size_t j = nb; j < kDecodeRows; ++j) ph[i * kDecodeRows + j] = kMinusInf;
+          corr[i] = block_softmax<V>(ph + i * kDecodeRows, kDecodeRows, m[h + i], l[h + i]);
+        }
+        decode_values<V, T, NH>(ph, corr, nb, Vc + j0 * u.row_v + g * u.dv, u.row_v, u.dv, acc + h * u.dvp, u.dvp);
+      }
   }
-  decode_values<V, T, NH>(p, corr, nb, vb, row_v, s.v_dim, acc, dvp);
 }
 
-// One work unit: KV heads [g0, g1) over cache rows [r0, r1). m, l: [n_heads], acc: [n_heads, dvp],
-// the unit's running state (only its heads are touched); p: [4, kDecodeRows] of working memory.
+// The query heads of one KV group go up to 4 at a time (they share every key and value load).
 template <class V, typename T>
-void decode_unit(const float* qs, std::size_t dqp, const T* K, const T* Vc, std::size_t r0, std::size_t r1,
-                 std::size_t g0, std::size_t g1, const AttentionShape& s, float* m, float* l, float* acc,
-                 std::size_t dvp, float* p) {
-  const std::size_t G = s.n_heads / s.n_kv_heads, row_k = s.n_kv_heads * s.qk_dim, row_v = s.n_kv_heads * s.v_dim;
-  const std::size_t tile = heads_per_tile(G, 4);
-  for (std::size_t j0 = r0; j0 < r1; j0 += kDecodeRows) {
-    const std::size_t nb = lesser(kDecodeRows, r1 - j0);
-    for (std::size_t g = g0; g < g1; ++g) {
-      const T* kb = K + j0 * row_k + g * s.qk_dim;
-      const T* vb = Vc + j0 * row_v + g * s.v_dim;
-      for (std::size_t h = g * G; h < (g + 1) * G; h += tile) {
-        const auto run = [&]<int NH>() {
-          decode_head_tile<V, T, NH>(qs + h * dqp, dqp, kb, vb, row_k, row_v, nb, s, m + h, l + h, acc + h * dvp,
-                                     dvp, p);
-        };
-        switch (tile) {
-          case 4: run.template operator()<4>(); break;
-          case 3: run.template operator()<3>(); break;
-          case 2: run.template operator()<2>(); break;
-          default: run.template operator()<1>(); break;
-        }
-      }
-    }
+void decode_unit(const float* qs, const T* K, const T* Vc, std::size_t r0, std::size_t r1, const DecodeGeometry& u,
+                 float* m, float* l, float* acc, float* p) {
+  switch (heads_per_tile(u.G, 4)) {
+    case 4: decode_unit_tiles<V, T, 4>(qs, K, Vc, r0, r1, u, m, l, acc, p); break;
+    case 3: decode_unit_tiles<V, T, 3>(qs, K, Vc, r0, r1, u, m, l, acc, p); break;
+    case 2: decode_unit_tiles<V, T, 2>(qs, K, Vc, r0, r1, u, m, l, acc, p); break;
+    default: decode_unit_tiles<V, T, 1>(qs, K, Vc, r0, r1, u, m, l, acc, p); break;
   }
 }
 
@@ -232,7 +262,7 @@ void decode(const float* q, const T* K, const T* Vc, std::size_t L, const Attent
   const std::size_t head_parts = chunks >= threads ? 1 : lesser(KV, ceil_div(threads, chunks));
   const std::size_t chunk_rows = ceil_div(L, chunks);
   const std::size_t state = H * (2 + dvp);  // m, l, acc of every head, per chunk
-  Scratch scratch(H * dqp + chunks * state + threads * 4 * kDecodeRows);
+  Scratch scratch(H * dqp + chunks * state + threads * H * kDecodeRows);
   float* qs = scratch.data();
   float* states = qs + H * dqp;
   float* work = states + chunks * state;
@@ -257,8 +287,9 @@ void decode(const float* q, const T* K, const T* Vc, std::size_t L, const Attent
       l[h] = 0.0f;
       for (std::size_t i = 0; i < dvp; ++i) acc[h * dvp + i] = 0.0f;
     }
-    float* p = work + static_cast<std::size_t>(omp_get_thread_num()) * 4 * kDecodeRows;
-    if (r0 < r1) decode_unit<V, T>(qs, dqp, K, Vc, r0, r1, g0, g1, s, m, l, acc, dvp, p);
+    float* p = work + static_cast<std::size_t>(omp_get_thread_num()) * H * kDecodeRows;
+    const DecodeGeometry u{H / KV, dq, dv, dqp, dvp, KV * dq, KV * dv, g0, g1};
+    if (r0 < r1) decode_unit<V, T>(qs, K, Vc, r0, r1, u, m, l, acc, p);
   }
   merge_chunks(states, state, ceil_div(L, chunk_rows), H, dv, dvp, v_scale, out);
 }

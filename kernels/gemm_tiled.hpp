@@ -5,6 +5,8 @@
 //   S::kMR, S::kNV                  the micro-tile: kMR rows of x by kNV vectors (kNV·kLanes columns) of W
 //   S::kSkinnyGroup                 x rows per skinny tile (1 to 4): 4·kSkinnyGroup accumulators
 //   zero, load (fp32 or bf16, widened), store, broadcast, fma, add, hsum
+//   load_part(w, part)              fp32: the kLanes weights at w (part 0); bf16: of the 2·kLanes
+//                                   weights at w, the even ones (part 0) or the odd ones (part 1)
 //   transpose_tile(src, ld, dst, dst_ld)  dst[k·dst_ld + j] = src[j·ld + k] for j, k < kLanes
 //
 // Everything here has internal linkage, so each instruction set gets its own copy (see scratch.hpp:
@@ -14,10 +16,12 @@
 // fixed order, so the result does not depend on the thread count):
 // - skinny (M <= kSkinnyMaxM, decode): every W row is read once from memory; x rows are dotted with
 //   kSkinnyRows W rows at a time, over K chunks that keep the W rows and x in L1, so the loop runs
-//   at the memory bandwidth (bf16 halves the bytes: it is widened to fp32 in registers).
+//   at the memory bandwidth (bf16 halves the bytes: it is widened to fp32 in registers, 2 integer
+//   ops per 2·kLanes weights, against x reordered once per call to match; see load_part).
 // - blocked (prefill): the BLIS loop nest. W is packed per call into kc × NR panels of Wᵀ (fp32,
-//   bf16 widened once here), x into kc × MR panels, and a register-tiled micro-kernel does MR × NR
-//   outer products per k; packing W costs N·K once per call, amortised over M.
+//   bf16 widened once here), each when the first block of x reaches it, from rows prefetched while
+//   the previous panel was in use; x into kc × MR panels; a register-tiled micro-kernel does
+//   MR × NR outer products per k. Packing W costs N·K once per call, amortised over M.
 #pragma once
 
 #include <omp.h>
@@ -52,8 +56,10 @@ constexpr size_t kSkinnyPad = 16;
 
 // Blocked path: a kc × NR panel of Wᵀ (32 KiB with AVX-512's NR = 32, 16 KiB with AVX2's 16)
 // stays in L1 while the x panels stream past it from L2; the mc × kc block of x (192 KiB) stays in
-// L2 (2 MiB on MACHINE.md's Xeon, 512 KiB on a Zen 3); the kc × nc block of Wᵀ (1 MiB) is read
-// once per block of x, from L2 or L3. Each y tile is read and written K / kc times.
+// L2 (2 MiB on MACHINE.md's Xeon, 512 KiB on a Zen 3); the kc × nc block of Wᵀ (1 MiB) is kept
+// only when M > mc, for the later blocks of x, which prefetch its panels from L3 one ahead. x is
+// packed again for every nc columns: a larger nc makes that rarer. Each y tile is read and
+// written K / kc times.
 constexpr size_t kKc = 256;
 constexpr size_t kMc = 192;
 constexpr size_t kNc = 1024;
@@ -87,32 +93,68 @@ inline Range thread_range(size_t n, size_t align, size_t t, size_t threads) {
 // ---------------------------------------------------------------------------------------------
 // Skinny path. acc[m · acc_stride + r] holds the vector partial sums of x row m · W row r.
 
-// acc += x[0..MB) [k0, k1) · w[0..R) [k0, k1), k1 - k0 a multiple of kLanes.
-// x: [MB, ldx], w: [R, ldw] (rows of W), acc: [MB][acc_stride] vectors.
+// Weights per skinny step: kLanes fp32, or 2·kLanes bf16 loaded as kLanes dwords and split into
+// the even and odd elements (S::load_part: shift left by 16 / mask the top half, 2 ops per
+// 2·kLanes weights and no shuffle), against x stored split the same way (split_x_rows).
+template <class T>
+inline constexpr size_t kSkinnyParts = sizeof(float) / sizeof(T);
+template <class S, class T>
+inline constexpr size_t kSkinnyStep = kSkinnyParts<T> * S::kLanes;
+
+// acc += x[0..MB) [k0, k1) · w[0..R) [k0, k1), k1 - k0 a multiple of kSkinnyStep.
+// x: [MB, ldx] (split for bf16 weights), w: [R, ldw] (rows of W), acc: [MB][acc_stride] vectors.
 template <class S, size_t MB, size_t R, class T>
 void skinny_tile(const float* x, size_t ldx, const T* w, size_t ldw, size_t k0, size_t k1,
                  typename S::V* acc, size_t acc_stride) {
   using V = typename S::V;
+  constexpr size_t P = kSkinnyParts<T>;
   V a[MB][R];
 #pragma GCC unroll 4
   for (size_t m = 0; m < MB; ++m)
 #pragma GCC unroll 4
     for (size_t r = 0; r < R; ++r) a[m][r] = acc[m * acc_stride + r];
-  for (size_t k = k0; k < k1; k += S::kLanes) {
-    V wv[R];
+  for (size_t k = k0; k < k1; k += kSkinnyStep<S, T>)
+    // One part at a time (the bf16 weights are loaded once per part, from L1): R W vectors live
+    // rather than 2·R, so that AVX2's 16 registers hold them and 8 accumulators without spilling.
+#pragma GCC unroll 2
+    for (size_t p = 0; p < P; ++p) {
+      V wv[R];
 #pragma GCC unroll 4
-    for (size_t r = 0; r < R; ++r) wv[r] = S::load(w + r * ldw + k);
+      for (size_t r = 0; r < R; ++r) wv[r] = S::load_part(w + r * ldw + k, p);
 #pragma GCC unroll 4
-    for (size_t m = 0; m < MB; ++m) {
-      const V xv = S::load(x + m * ldx + k);
+      for (size_t m = 0; m < MB; ++m) {
+        const V xv = S::load(x + m * ldx + k + p * S::kLanes);
 #pragma GCC unroll 4
-      for (size_t r = 0; r < R; ++r) a[m][r] = S::fma(xv, wv[r], a[m][r]);
+        for (size_t r = 0; r < R; ++r) a[m][r] = S::fma(xv, wv[r], a[m][r]);
+      }
     }
-  }
 #pragma GCC unroll 4
   for (size_t m = 0; m < MB; ++m)
 #pragma GCC unroll 4
     for (size_t r = 0; r < R; ++r) acc[m * acc_stride + r] = a[m][r];
+}
+
+// Copies the M rows of x (x: [M, K]) to dst (row stride ldx) as skinny_tile reads them: for bf16
+// weights each whole block of 2·kLanes columns reordered to its even then its odd columns (the
+// order S::load_part gives the weights in); the rest, summed in scalar, as it is.
+template <class S, class T>
+void split_x_rows(const float* x, size_t M, size_t K, float* dst, size_t ldx) {
+  constexpr size_t L = S::kLanes, step = kSkinnyStep<S, T>;
+  const size_t k_vec = K / step * step;
+  for (size_t m = 0; m < M; ++m) {
+    const float* src = x + m * K;
+    float* row = dst + m * ldx;
+    if constexpr (kSkinnyParts<T> == 2) {
+      for (size_t k = 0; k < k_vec; k += step)
+        for (size_t i = 0; i < L; ++i) {
+          row[k + i] = src[k + 2 * i];
+          row[k + L + i] = src[k + 2 * i + 1];
+        }
+      std::memcpy(row + k_vec, src + k_vec, (K - k_vec) * sizeof(float));
+    } else {
+      std::memcpy(row, src, K * sizeof(float));
+    }
+  }
 }
 
 // skinny_tile for mb (1 to S::kSkinnyGroup) rows of x.
@@ -133,7 +175,7 @@ void skinny_group(size_t mb, const float* x, size_t ldx, const T* w, size_t ldw,
 template <class S, class T>
 void skinny_rows(const float* x, size_t ldx, size_t M, const T* w, size_t N, size_t K, Range rows, float* y) {
   using V = typename S::V;
-  const size_t k_vec = K / S::kLanes * S::kLanes;  // the rest, < kLanes, is summed in scalar
+  const size_t k_vec = K / kSkinnyStep<S, T> * kSkinnyStep<S, T>;  // the rest is summed in scalar
   V acc[kSkinnyMaxM * kSkinnyRows];
   for (size_t n = rows.begin; n < rows.end; n += kSkinnyRows) {
     const size_t nr = min_of(kSkinnyRows, rows.end - n);
@@ -209,41 +251,50 @@ void pack_x(const float* x, size_t M, size_t K, size_t m0, size_t mc, size_t k0,
   }
 }
 
-// c[MR, NR] (row stride ldc) = (accumulate ? c : 0) + a_panel · b_panel over kc.
+// acc += a[k] ⊗ b[k] for one k: NV vector loads of Wᵀ, ROWS broadcasts of x, ROWS · NV FMAs.
+template <class S, size_t ROWS>
+inline void rank1_update(const float* a, const float* b, typename S::V (&acc)[ROWS][S::kNV]) {
+  using V = typename S::V;
+  V bv[S::kNV];
+#pragma GCC unroll 4
+  for (size_t v = 0; v < S::kNV; ++v) bv[v] = S::load(b + v * S::kLanes);
+#pragma GCC unroll 16
+  for (size_t m = 0; m < ROWS; ++m) {
+    const V av = S::broadcast(a[m]);
+#pragma GCC unroll 4
+    for (size_t v = 0; v < S::kNV; ++v) acc[m][v] = S::fma(av, bv[v], acc[m][v]);
+  }
+}
+
+// c[ROWS, NR] (row stride ldc) = (accumulate ? c : 0) + a_panel · b_panel over kc, ROWS <= MR
+// (fewer rows: the last tile of a block of x, so that it computes no rows of zeros).
 // a: [kc][MR] packed x, b: [kc][NR] packed Wᵀ.
-template <class S>
+template <class S, size_t ROWS = S::kMR>
 void micro_kernel(size_t kc, const float* a, const float* b, float* c, size_t ldc, bool accumulate) {
   using V = typename S::V;
-  constexpr size_t MR = S::kMR, NV = S::kNV, L = S::kLanes;
+  constexpr size_t MR = S::kMR, NV = S::kNV, NR = NV * S::kLanes;
   // y is far larger than the caches: fetch the tile's rows now, so that adding to them after the
   // k loop does not wait for memory.
   if (accumulate)
-    for (size_t m = 0; m < MR; ++m) {
+    for (size_t m = 0; m < ROWS; ++m) {
       __builtin_prefetch(c + m * ldc);
-      __builtin_prefetch(c + m * ldc + NV * L - 1);
+      __builtin_prefetch(c + m * ldc + NR - 1);
     }
-  V acc[MR][NV];
+  V acc[ROWS][NV];
 #pragma GCC unroll 16
-  for (size_t m = 0; m < MR; ++m)
+  for (size_t m = 0; m < ROWS; ++m)
 #pragma GCC unroll 4
     for (size_t v = 0; v < NV; ++v) acc[m][v] = S::zero();
+  // Not unrolled: GCC 12 then interleaves consecutive k steps and spills accumulators.
   for (size_t k = 0; k < kc; ++k) {
     __builtin_prefetch(a + k * MR + kPrefetchFloats);  // the x panel streams from L2
-    V bv[NV];
-#pragma GCC unroll 4
-    for (size_t v = 0; v < NV; ++v) bv[v] = S::load(b + k * NV * L + v * L);
-#pragma GCC unroll 16
-    for (size_t m = 0; m < MR; ++m) {
-      const V av = S::broadcast(a[k * MR + m]);
-#pragma GCC unroll 4
-      for (size_t v = 0; v < NV; ++v) acc[m][v] = S::fma(av, bv[v], acc[m][v]);
-    }
+    rank1_update<S, ROWS>(a + k * MR, b + k * NR, acc);
   }
 #pragma GCC unroll 16
-  for (size_t m = 0; m < MR; ++m)
+  for (size_t m = 0; m < ROWS; ++m)
 #pragma GCC unroll 4
     for (size_t v = 0; v < NV; ++v) {
-      float* dst = c + m * ldc + v * L;
+      float* dst = c + m * ldc + v * S::kLanes;
       S::store(dst, accumulate ? S::add(S::load(dst), acc[m][v]) : acc[m][v]);
     }
 }
@@ -262,8 +313,42 @@ void edge_tile(size_t kc, const float* a, const float* b, float* y, size_t N, si
     for (size_t j = 0; j < cols; ++j) y[m * N + j] = tile[m * NR + j];
 }
 
+// micro_kernel for the last `rows` (< MR) rows of a block of x.
+template <class S, size_t ROWS = S::kMR - 1>
+void short_tile(size_t rows, size_t kc, const float* a, const float* b, float* c, size_t ldc, bool accumulate) {
+  if constexpr (ROWS >= 1) {
+    if (rows == ROWS) return micro_kernel<S, ROWS>(kc, a, b, c, ldc, accumulate);
+    short_tile<S, ROWS - 1>(rows, kc, a, b, c, ldc, accumulate);
+  }
+}
+
+// Lines of memory to bring into L2 ahead of their use: `rows` rows of `row_elems` elements each,
+// `stride_elems` apart, spread evenly over `parts` calls of part(). The blocked path fetches the
+// next W panel's data (W's rows for packing it, or its packed copy) over the current panel's
+// micro-tiles, so that the next panel does not start with a stall on L3 / DRAM.
+struct Prefetch {
+  const char* base;
+  size_t stride, rows, lines_per_row, parts;
+
+  template <class T>
+  static Prefetch of(const T* p, size_t stride_elems, size_t rows, size_t row_elems, size_t parts) {
+    return {reinterpret_cast<const char*>(p), stride_elems * sizeof(T), rows, (row_elems * sizeof(T) + 63) / 64 + 1,
+            parts};
+  }
+  // The share of call `i` (0 <= i < parts).
+  void part(size_t i) const {
+    const size_t lines = rows * lines_per_row;
+    const size_t end = (i + 1) * lines / parts;
+    for (size_t l = i * lines / parts; l < end; ++l)
+      __builtin_prefetch(base + l / lines_per_row * stride + l % lines_per_row * 64, 0, 2);
+  }
+};
+inline constexpr Prefetch kNoPrefetch{nullptr, 0, 0, 1, 1};
+
 // y[:, cols) of y = x Wᵀ. x: [M, K], w: [N, K], y: [M, N]; packed_w: kKc × kNc floats, packed_x:
-// kKc × round_up(kMc, MR) floats.
+// kKc × round_up(kMc, MR) floats. Each W panel is packed when the first block of x reaches it, so
+// packing reads W from L2, where the previous panel's tiles prefetched it, and later blocks of x
+// (M > kMc) reuse the packed copy, prefetched the same way.
 template <class S, class T>
 void blocked_columns(const float* x, size_t M, const T* w, size_t N, size_t K, Range cols, float* y,
                      float* packed_w, float* packed_x) {
@@ -273,19 +358,29 @@ void blocked_columns(const float* x, size_t M, const T* w, size_t N, size_t K, R
     for (size_t pc = 0; pc < K; pc += kKc) {
       const size_t kc = min_of(kKc, K - pc);
       const bool accumulate = pc > 0;
-      pack_w<S>(w, N, K, jc, nc, pc, kc, packed_w);
       for (size_t ic = 0; ic < M; ic += kMc) {
         const size_t mc = min_of(kMc, M - ic);
+        const size_t tiles = (mc + MR - 1) / MR;
         pack_x<S>(x, M, K, ic, mc, pc, kc, packed_x);
         for (size_t jr = 0; jr < nc; jr += NR) {
-          const float* b = packed_w + jr * kc;
+          // With one block of x a panel is used right after packing it and never again: packing
+          // every panel into the same place keeps that in L1 rather than writing 1 MiB out to L3.
+          float* b = M <= kMc ? packed_w : packed_w + jr * kc;
           const size_t tile_cols = min_of(NR, nc - jr);
-          for (size_t ir = 0; ir < mc; ir += MR) {
+          if (ic == 0) pack_w<S>(w, N, K, jc + jr, tile_cols, pc, kc, b);
+          const size_t next = jr + NR;
+          const Prefetch ahead = next >= nc ? kNoPrefetch
+                                 : ic == 0  ? Prefetch::of(w + (jc + next) * K + pc, K, min_of(NR, nc - next), kc, tiles)
+                                            : Prefetch::of(packed_w + next * kc, 0, 1, kc * NR, tiles);
+          for (size_t ir = 0, t = 0; ir < mc; ir += MR, ++t) {
+            ahead.part(t);
             const float* a = packed_x + ir * kc;
             float* c = y + (ic + ir) * N + jc + jr;
             const size_t tile_rows = min_of(MR, mc - ir);
             if (tile_rows == MR && tile_cols == NR)
               micro_kernel<S>(kc, a, b, c, N, accumulate);
+            else if (tile_cols == NR)
+              short_tile<S>(tile_rows, kc, a, b, c, N, accumulate);
             else
               edge_tile<S>(kc, a, b, c, N, tile_rows, tile_cols, accumulate);
           }
@@ -306,11 +401,11 @@ void gemm(const float* x, size_t M, const T* w, size_t N, size_t K, float* y) {
   }
   const bool parallel = static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K) >= kParallelMinMacs;
   if (M <= kSkinnyMaxM) {
+    const bool copy = M > 1 || kSkinnyParts<T> > 1;
     const size_t ldx = M > 1 ? K + kSkinnyPad : K;
-    const Scratch padded(M > 1 ? M * ldx : 0);
-    if (M > 1)
-      for (size_t m = 0; m < M; ++m) std::memcpy(padded.data() + m * ldx, x + m * K, K * sizeof(float));
-    const float* xs = M > 1 ? padded.data() : x;
+    const Scratch padded(copy ? M * ldx : 0);
+    if (copy) split_x_rows<S, T>(x, M, K, padded.data(), ldx);
+    const float* xs = copy ? padded.data() : x;
 #pragma omp parallel if (parallel)
     skinny_rows<S>(xs, ldx, M, w, N, K,
                    thread_range(N, kSkinnyRows, static_cast<size_t>(omp_get_thread_num()),

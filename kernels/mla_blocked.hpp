@@ -61,12 +61,15 @@ struct Prefetcher {
   const char* end[2] = {nullptr, nullptr};
   std::size_t lines_per_step = 0;
 
+  // The cursor lives in locals for the loop (the members are reloaded on every line otherwise,
+  // since the array index is not known at compile time).
   void step() {
-    for (std::size_t i = 0; i < lines_per_step; ++i) {
-      const int range = next[0] < end[0] ? 0 : 1;
-      if (next[range] >= end[range]) return;
-      __builtin_prefetch(next[range], 0, 2);
-      next[range] += 64;
+    std::size_t left = lines_per_step;
+    for (int range = 0; range < 2 && left > 0; ++range) {
+      const char* p = next[range];
+      const char* const stop = end[range];
+      for (; left > 0 && p < stop; --left, p += 64) __builtin_prefetch(p, 0, 2);
+      next[range] = p;
     }
   }
 };
@@ -288,32 +291,36 @@ void pv_tile(const Rows& w, const KeyBlock& kb, std::size_t r, std::size_t row0,
   }
 }
 
-// All columns of HB rows: chunks of RV vectors, single vectors, then the partial one.
-template <class V, int HB>
-void pv_rows(const Rows& w, const KeyBlock& kb, std::size_t r, std::size_t row0) {
-  constexpr int RV = V::kPvVectors;
-  const std::size_t W = V::W;
-  std::size_t c = 0;
-  for (; c + RV * W <= r; c += RV * W) pv_tile<V, HB, RV, false>(w, kb, r, row0, c, 0);
-  for (; c + W <= r; c += W) pv_tile<V, HB, 1, false>(w, kb, r, row0, c, 0);
-  if (c < r) pv_tile<V, HB, 1, true>(w, kb, r, row0, c, r - c);
-}
-
-// The last rows % HB rows, with a tile of exactly that height.
-template <class V, int HB>
-void pv_remainder(const Rows& w, const KeyBlock& kb, std::size_t r, std::size_t row0, std::size_t left) {
+// The last `left` (< HB) rows from row0, with a tile of exactly that height.
+template <class V, int HB, int RV, bool PARTIAL>
+void pv_remainder(const Rows& w, const KeyBlock& kb, std::size_t r, std::size_t row0, std::size_t left, std::size_t c0,
+                  std::size_t width) {
   if constexpr (HB > 1) {
-    if (left == HB - 1) return pv_rows<V, HB - 1>(w, kb, r, row0);
-    pv_remainder<V, HB - 1>(w, kb, r, row0, left);
+    if (left == HB - 1) return pv_tile<V, HB - 1, RV, PARTIAL>(w, kb, r, row0, c0, width);
+    pv_remainder<V, HB - 1, RV, PARTIAL>(w, kb, r, row0, left, c0, width);
   }
 }
 
-template <class V>
-void accumulate_values(const Rows& w, const KeyBlock& kb, std::size_t r) {
+// Columns c0 .. (RV vectors, or PARTIAL: `width` columns) of every row, HB rows per tile: the
+// block's slice of these columns (kBlock rows × RV vectors, a few KB) stays in L1 across the row
+// tiles instead of the whole block (110 KB in fp32) streaming from L2 once per row tile.
+template <class V, int RV, bool PARTIAL>
+void pv_columns(const Rows& w, const KeyBlock& kb, std::size_t r, std::size_t c0, std::size_t width) {
   constexpr int HB = V::kPvRows;
   std::size_t row = 0;
-  for (; row + HB <= w.rows; row += HB) pv_rows<V, HB>(w, kb, r, row);
-  if (row < w.rows) pv_remainder<V, HB>(w, kb, r, row, w.rows - row);
+  for (; row + HB <= w.rows; row += HB) pv_tile<V, HB, RV, PARTIAL>(w, kb, r, row, c0, width);
+  if (row < w.rows) pv_remainder<V, HB, RV, PARTIAL>(w, kb, r, row, w.rows - row, c0, width);
+}
+
+// O = O · α + Pᵀ · Vblock: chunks of RV vectors of columns, single vectors, then the partial one.
+template <class V>
+void accumulate_values(const Rows& w, const KeyBlock& kb, std::size_t r) {
+  constexpr int RV = V::kPvVectors;
+  const std::size_t W = V::W;
+  std::size_t c = 0;
+  for (; c + RV * W <= r; c += RV * W) pv_columns<V, RV, false>(w, kb, r, c, 0);
+  for (; c + W <= r; c += W) pv_columns<V, 1, false>(w, kb, r, c, 0);
+  if (c < r) pv_columns<V, 1, true>(w, kb, r, c, r - c);
 }
 
 // Points the prefetcher at the stored bytes of keys [j, j + n) (nothing when n = 0), spread over the
@@ -338,14 +345,19 @@ inline void start(Rows& w, std::size_t r) {
   for (std::size_t i = 0; i < w.rows * r; ++i) w.o[i] = 0.0f;
 }
 
-// Rows w attend to keys [j0, j1) as well, block by block, on top of their running state.
+// Rows w attend to keys [j0, j1) as well, block by block, on top of their running state. Each block
+// prefetches the next one; the last prefetches the first block of [then0, then1), the keys the
+// caller expects to give these rows next (empty: nothing), so a new run does not start on DRAM latency.
 template <class V>
-void attend_range(Rows& w, const MlaCacheView& cache, const MlaShape& shape, std::size_t j0, std::size_t j1) {
+void attend_range(Rows& w, const MlaCacheView& cache, const MlaShape& shape, std::size_t j0, std::size_t j1,
+                  std::size_t then0 = 0, std::size_t then1 = 0) {
   const std::size_t r = shape.kv_lora_rank, dr = shape.rope_dim;
   for (std::size_t j = j0; j < j1; j += kBlock) {
     const std::size_t n = j1 - j < kBlock ? j1 - j : kBlock;
-    const std::size_t after = j + n, n_next = j1 - after < kBlock ? j1 - after : kBlock;
-    aim<V>(w.prefetch, cache, r, dr, w.Rp, after, n_next, n);
+    const bool last = j + n >= j1;
+    const std::size_t ahead = last ? then0 : j + n, ahead_end = last ? then1 : j1;
+    const std::size_t n_ahead = ahead_end - ahead < kBlock ? ahead_end - ahead : kBlock;
+    aim<V>(w.prefetch, cache, r, dr, w.Rp, ahead, n_ahead, n);
     const KeyBlock kb = key_block<V>(cache, r, dr, j, n, w.kbuf);
     scores<V>(w, kb, r, dr);
     if (w.lim != nullptr && static_cast<float>(j + n - 1) > w.lim_min) mask<V>(w, j, n);
@@ -379,55 +391,90 @@ void normalise_row(const float* o, float l, float unit, std::size_t r, float* ou
   if (c < r) V::store_n(out + c, V::mul(V::load_n(o + c, r - c), f), r - c);
 }
 
-// Decode: the n_heads rows of one token against L keys. The context is cut into runs of whole
-// blocks, about 8 per thread, handed out dynamically (a thread the OS delays on a shared machine
-// does fewer); each thread folds the runs it gets into its own (max, sum, O), since the online
-// softmax does not need them contiguous, and the partial softmaxes are merged per head:
+// Heads per decode group: a group's Qᵀ and O (4.4 KB per head at kv_lora_rank 512) stay in a
+// thread's L2 next to the block (V3's 128 heads in one group need 550 KB per thread, more than the
+// L2, and spill to L3 on every block).
+constexpr std::size_t kDecodeGroup = 64;
+constexpr std::size_t kMaxDecodeGroups = 8;
+
+// Decode: the n_heads rows of one token against L keys. Work items are (a run of whole blocks) × (a
+// group of heads): about 8 runs per thread, equal to within a block, handed out dynamically run by
+// run (a thread the OS delays on a shared machine does fewer). The groups of a run are taken at
+// about the same time, so the run comes from DRAM once and from L3 for the other groups, and with
+// as many groups as threads each thread tends to keep one group. Each thread folds the items it
+// gets into its own (max, sum, O) per group, since the online softmax does not need the runs
+// contiguous, and the partial softmaxes are merged per head:
 // M = max_t m_t, w_t = 2^(m_t - M), out = Σ w_t O_t / Σ w_t l_t.
 template <class V>
 void decode(const float* q_latent, const float* q_rope, const MlaCacheView& cache, std::size_t L, const MlaShape& shape,
             float* out) {
   constexpr int kMaxThreads = 64;
   const std::size_t H = shape.n_heads, r = shape.kv_lora_rank, dr = shape.rope_dim, D = r + dr;
-  const std::size_t Rp = round_up(H, V::W);
+  // Groups of kDecodeGroup heads, or larger ones when that would make more than kMaxDecodeGroups.
+  const std::size_t G = H <= kDecodeGroup * kMaxDecodeGroups
+                            ? kDecodeGroup
+                            : round_up((H + kMaxDecodeGroups - 1) / kMaxDecodeGroups, V::W);
+  const std::size_t groups = (H + G - 1) / G;
+  const std::size_t Gp = round_up(H < G ? H : G, V::W);  // lanes of the widest group
   const int threads = omp_get_max_threads() < kMaxThreads ? omp_get_max_threads() : kMaxThreads;
-  const std::size_t per_thread = round_up(rows_floats(H, Rp, r, D), 16);
-  Scratch scratch(round_up(D * Rp, 16) + static_cast<std::size_t>(threads) * per_thread);
-  float* qt = scratch.data();
+  const std::size_t qt_floats = round_up(D * Gp, 16), state_floats = round_up(rows_floats(Gp, Gp, r, D), 16);
+  const std::size_t per_thread = groups * state_floats;
+  Scratch scratch(groups * qt_floats + static_cast<std::size_t>(threads) * per_thread);
   const float unit = unit_of(cache.dtype);
-  transpose_queries(
-      q_latent, q_rope, r, dr, H, Rp, shape.scale * kLog2e * unit, [](std::size_t lane) { return lane; }, qt);
+  const float factor = shape.scale * kLog2e * unit;
   const std::size_t blocks = (L + kBlock - 1) / kBlock;
-  const std::size_t run =
-      (blocks + 8 * static_cast<std::size_t>(threads) - 1) / (8 * static_cast<std::size_t>(threads));
-  const std::size_t runs = (blocks + run - 1) / run;
-  Rows parts[kMaxThreads];
+  const std::size_t most_runs = 8 * static_cast<std::size_t>(threads);
+  const std::size_t runs = blocks < most_runs ? (blocks > 0 ? blocks : 1) : most_runs;
+  Rows parts[kMaxThreads][kMaxDecodeGroups];
 #pragma omp parallel num_threads(threads)
   {
     const int nt = omp_get_num_threads();
     const auto me = static_cast<std::size_t>(omp_get_thread_num());
-    Rows& w = parts[me];
-    w = Rows{qt, nullptr, 0.0f, H, Rp, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, {}};
-    carve(w, qt + round_up(D * Rp, 16) + me * per_thread, r);
-    start(w, r);
+    float* qt = scratch.data();
+#pragma omp for schedule(static)
+    for (std::size_t g = 0; g < groups; ++g) {
+      const std::size_t h0 = g * G, nh = H - h0 < G ? H - h0 : G;
+      transpose_queries(
+          q_latent + h0 * r, q_rope + h0 * dr, r, dr, nh, round_up(nh, V::W), factor,
+          [](std::size_t lane) { return lane; }, qt + g * qt_floats);
+    }
+    for (std::size_t g = 0; g < groups; ++g) {
+      const std::size_t nh = H - g * G < G ? H - g * G : G;
+      Rows& w = parts[me][g];
+      w = Rows{qt + g * qt_floats, nullptr, 0.0f, nh, round_up(nh, V::W), nullptr, nullptr, nullptr, nullptr,
+               nullptr, nullptr, {}};
+      carve(w, qt + groups * qt_floats + me * per_thread + g * state_floats, r);
+      start(w, r);
+    }
+    const auto run_start = [&](std::size_t i) {
+      const std::size_t j = i * blocks / runs * kBlock;
+      return j < L ? j : L;
+    };
+    const std::size_t items = groups * runs;
 #pragma omp for schedule(dynamic, 1)
-    for (std::size_t i = 0; i < runs; ++i) {
-      const std::size_t j0 = i * run * kBlock, j1 = (i + 1) * run * kBlock;
-      attend_range<V>(w, cache, shape, j0, j1 < L ? j1 : L);
+    for (std::size_t item = 0; item < items; ++item) {
+      const std::size_t g = item % groups, i = item / groups;
+      // The item this thread most likely takes next: the others take one each in between.
+      const std::size_t guess = item + static_cast<std::size_t>(nt), k = guess / groups;
+      const bool more = guess < items;
+      attend_range<V>(parts[me][g], cache, shape, run_start(i), run_start(i + 1), more ? run_start(k) : 0,
+                      more ? run_start(k + 1) : 0);
     }
     // (the loop's implicit barrier: every partial is complete)
 #pragma omp for schedule(static)
     for (std::size_t h = 0; h < H; ++h) {
+      const std::size_t g = h / G, lane = h - g * G;
       float M = -INFINITY;
-      for (int t = 0; t < nt; ++t) M = parts[t].m[h] > M ? parts[t].m[h] : M;
+      for (int t = 0; t < nt; ++t) M = parts[t][g].m[lane] > M ? parts[t][g].m[lane] : M;
       float weights[kMaxThreads], sum = 0.0f;
       for (int t = 0; t < nt; ++t) {
-        weights[t] = parts[t].l[h] > 0.0f ? std::exp2(parts[t].m[h] - M) : 0.0f;
-        sum += weights[t] * parts[t].l[h];
+        const Rows& p = parts[t][g];
+        weights[t] = p.l[lane] > 0.0f ? std::exp2(p.m[lane] - M) : 0.0f;
+        sum += weights[t] * p.l[lane];
       }
       for (std::size_t c = 0; c < r; ++c) {
         float acc = 0.0f;
-        for (int t = 0; t < nt; ++t) acc += weights[t] * parts[t].o[h * r + c];
+        for (int t = 0; t < nt; ++t) acc += weights[t] * parts[t][g].o[lane * r + c];
         out[h * r + c] = unit * acc / sum;
       }
     }

@@ -173,6 +173,11 @@ int representative_layer(const ModelConfig& model, bool classic) {
   return model.moe ? model.first_k_dense_replace : 0;
 }
 
+// MLA attention or a mixture of experts: the DeepSeek side of a pair.
+bool deepseek_style(const ModelConfig& model) {
+  return model.attention.kind == AttentionKind::mla || model.moe.has_value();
+}
+
 // Something timed on its own: a whole block, an attention or a feed-forward, with the cost model's
 // view of it.
 struct UnitSpec {
@@ -329,13 +334,14 @@ std::vector<Design> designs_from_models(std::string_view models, Suite suite) {
   }
   if (names.size() > 2 || std::any_of(names.begin(), names.end(), [](const auto& n) { return n.empty(); }))
     throw ConfigError(fmt::format("model: '{}' is not one model or a pair \"classic,deepseek\"", text));
-  std::vector<Design> designs;
-  for (std::size_t i = 0; i < names.size(); ++i) {
-    ModelConfig m = resolve_model(names[i]);
-    const std::string role = names.size() == 1 ? m.name : i == 0 ? "classic" : "deepseek";
-    designs.push_back({role, m, representative_layer(m, names.size() == 2 && i == 0)});
-  }
-  return designs;
+  std::vector<ModelConfig> configs;
+  for (const std::string& name : names) configs.push_back(resolve_model(name));
+  if (configs.size() == 1) return {{configs[0].name, configs[0], representative_layer(configs[0], false)}};
+  // A pair's roles follow the architectures, not the order typed: "deepseek-v2,deepseek-llm-67b"
+  // compares the same two designs as "deepseek-llm-67b,deepseek-v2".
+  if (deepseek_style(configs[0]) && !deepseek_style(configs[1])) std::swap(configs[0], configs[1]);
+  return {{"classic", configs[0], representative_layer(configs[0], true)},
+          {"deepseek", configs[1], representative_layer(configs[1], false)}};
 }
 
 RunPlan plan_run(const RunConfig& config) {

@@ -49,6 +49,7 @@ TEST(Harness, DesignsAreAPairOrOneModel) {
   EXPECT_TRUE(pair[1].model.is_moe_layer(pair[1].layer));  // the DeepSeek block is an MoE layer
   EXPECT_EQ(designs_from_models("", Suite::standard), pair);
   EXPECT_EQ(designs_from_models("", Suite::quick)[1].model.name, "tiny");
+  EXPECT_EQ(designs_from_models("small-mla,small-gqa", Suite::standard), pair);  // roles by architecture
   const auto one = designs_from_models("small-mla", Suite::standard);
   ASSERT_EQ(one.size(), 1u);
   EXPECT_EQ(one[0].name, "small-mla");

@@ -1,8 +1,9 @@
 // Every implementation of the absorbed MLA kernels (kernels/kernels.inc: mla_decode, mla_prefill)
-// against the reference on awkward shapes: 1, 3, 16 and 80 heads (80: two prefill head groups, 5
-// lane vectors), latent widths 13..130 and rope widths 2..64 off the vector width, context lengths
-// 1, 2, 17 and 1000 (several blocks, a partial last one), fp32, bf16 and fp8 caches. The reference
-// reads the same stored (rounded) cache, so the tolerance is the fp32 one for every cache type.
+// against the reference on awkward shapes: 1, 3, 16, 80 and 520 heads (80: two prefill and decode
+// head groups, 5 lane vectors; 520: decode groups wider than 64 heads), latent widths 13..130 and
+// rope widths 2..64 off the vector width, context lengths 1, 2, 17 and 1000 (several blocks, a
+// partial last one), fp32, bf16 and fp8 caches. The reference reads the same stored (rounded)
+// cache, so the tolerance is the fp32 one for every cache type.
 #include <gtest/gtest.h>
 #include <omp.h>
 
@@ -111,7 +112,8 @@ class ThreadCount {
 class MlaDecodeKernel : public ::testing::TestWithParam<std::size_t> {};
 
 constexpr Shape kDecodeShapes[] = {{1, 13, 2},  {3, 17, 6},   {16, 64, 64}, {3, 130, 2},
-                                   {16, 13, 6}, {1, 130, 64}, {80, 17, 6},  {16, 512, 64}};
+                                   {16, 13, 6}, {1, 130, 64}, {80, 17, 6},  {16, 512, 64},
+                                   {520, 13, 2}};  // 520: more heads than 8 groups of 64
 
 TEST_P(MlaDecodeKernel, MatchesReference) {
   bool skip = false;

@@ -1,8 +1,10 @@
 // MHA/GQA/MQA attention kernels (kernels/kernels.inc: attention_decode, attention_prefill), every
 // implementation:
 //   decode, GQA 16 heads / 4 KV heads / head dim 128 at L = 4k..32k with fp32, bf16 and fp8 caches;
-//   decode, MHA (16/16) and MQA (16/1) at L = 8192, every cache type; all decode cases cold (the
-//     cache rotates through copies totalling >= 1 GiB);
+//   decode, MHA (16/16) and MQA (16/1) at L = 8192, every cache type; all these decode cases cold
+//     (the cache rotates through copies totalling >= 1 GiB);
+//   decode warm ("attention_decode_warm/..."): GQA at L = 4096, one cache that stays in L3 (16 MiB
+//     for fp32), so the gap between warm and cold tells compute-bound from memory-bound;
 //   prefill, GQA, MHA and MLA's naive shape (16 heads, qk 192, v 128) at T = 512 and 2048, on 1 and
 //     2 threads (the pair gives the thread scaling of a compute-bound kernel).
 // Decode: FLOP = 2·L·n_heads·(qk_dim + v_dim), bytes = the L cached rows of keys and values
@@ -70,10 +72,10 @@ std::vector<Cache> caches(std::size_t L, const AttentionShape& s, DType dtype, s
 }
 
 void decode_case(benchmark::State& state, const Impl<op::attention_decode>& impl, const AttentionShape& s,
-                 std::size_t L, DType dtype) {
+                 std::size_t L, DType dtype, bool cold) {
   if (!bench::runnable_or_skip(state, impl, dtype)) return;
   const double bytes = static_cast<double>(L * s.n_kv_heads * (s.qk_dim + s.v_dim) * size_of(dtype));
-  const auto all = caches(L, s, dtype, bench::cold_copies(static_cast<std::size_t>(bytes)));
+  const auto all = caches(L, s, dtype, cold ? bench::cold_copies(static_cast<std::size_t>(bytes)) : 1);
   std::vector<float> q(s.n_heads * s.qk_dim), out(s.n_heads * s.v_dim);
   fill_uniform(q.data(), q.size(), mix_seed(kSeed, "q"), std::sqrt(3.0f));
   std::size_t next = 0;
@@ -83,7 +85,7 @@ void decode_case(benchmark::State& state, const Impl<op::attention_decode>& impl
     impl.fn(q.data(), c.k, c.v, L, s, out.data());
     benchmark::DoNotOptimize(out.data());
   }
-  bench::set_counters(state, attention_flops(static_cast<double>(L), s), bytes, impl.name, "cold");
+  bench::set_counters(state, attention_flops(static_cast<double>(L), s), bytes, impl.name, cold ? "cold" : "warm");
 }
 
 void prefill_case(benchmark::State& state, const Impl<op::attention_prefill>& impl, const AttentionShape& s,
@@ -104,11 +106,13 @@ void prefill_case(benchmark::State& state, const Impl<op::attention_prefill>& im
   bench::set_counters(state, attention_flops(pairs, s), bytes, impl.name, "warm");
 }
 
-void register_decode(const Impl<op::attention_decode>& impl, const NamedShape& shape, std::size_t L, DType dtype) {
-  const std::string name = fmt::format("attention_decode/{}/{}/{}/heads:{}/kv:{}/L:{}", impl.name, to_string(dtype),
-                                       shape.name, shape.shape.n_heads, shape.shape.n_kv_heads, L);
-  benchmark::RegisterBenchmark(name.c_str(), [&impl, &shape, L, dtype](benchmark::State& s) {
-    decode_case(s, impl, shape.shape, L, dtype);
+void register_decode(const Impl<op::attention_decode>& impl, const NamedShape& shape, std::size_t L, DType dtype,
+                     bool cold = true) {
+  const std::string name =
+      fmt::format("attention_decode{}/{}/{}/{}/heads:{}/kv:{}/L:{}", cold ? "" : "_warm", impl.name,
+                  to_string(dtype), shape.name, shape.shape.n_heads, shape.shape.n_kv_heads, L);
+  benchmark::RegisterBenchmark(name.c_str(), [&impl, &shape, L, dtype, cold](benchmark::State& s) {
+    decode_case(s, impl, shape.shape, L, dtype, cold);
   })->UseRealTime();
 }
 
@@ -122,6 +126,7 @@ void register_cases() {
       for (const std::size_t L : {4096, 8192, 16384, 32768}) register_decode(impl, kGqa, L, dtype);
       register_decode(impl, kMha, 8192, dtype);
       register_decode(impl, kMqa, 8192, dtype);
+      register_decode(impl, kGqa, 4096, dtype, false);
     }
   }
   for (const auto& impl : implementations<op::attention_prefill>()) {

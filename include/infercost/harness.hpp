@@ -54,7 +54,9 @@ struct RunConfig {
 };
 
 // "classic,deepseek" (two presets or config.json paths) or one; empty: the suite's default pair
-// ("tiny-gqa,tiny" for quick, "small-gqa,small-mla" otherwise). Throws ConfigError.
+// ("tiny-gqa,tiny" for quick, "small-gqa,small-mla" otherwise). When only the first of a pair has
+// MLA or MoE, the two are swapped, so the DeepSeek-style model takes the deepseek role in either
+// order. Throws ConfigError.
 std::vector<Design> designs_from_models(std::string_view models, Suite suite);
 
 // What a run will do, decided before anything is allocated.

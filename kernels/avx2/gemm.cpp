@@ -1,7 +1,7 @@
 // y = x Wᵀ with AVX2 + FMA: the shared blocked GEMM / skinny GEMV (gemm_tiled.hpp) over ymm vectors.
 // Micro-tile 6 × 16: 12 ymm accumulators + 2 of Wᵀ + 1 broadcast fill the 16 registers, with
 // 12 independent FMA chains for the 2 ports × 4-5 cycles of latency. Skinny tile 2 x rows × 4 W
-// rows: 8 accumulators + 4 W vectors + 1 of x, so nothing spills.
+// rows: 8 accumulators + 4 W vectors + 1 of x (+ the bf16 mask), so nothing spills.
 #include <immintrin.h>
 
 #include "gemm_tiled.hpp"
@@ -19,6 +19,13 @@ struct Ymm {
   static V load(const std::uint16_t* p) {  // 8 bf16 widened: each is the top half of an fp32
     const __m256i wide = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
     return _mm256_castsi256_ps(_mm256_slli_epi32(wide, 16));
+  }
+  static V load_part(const float* p, std::size_t) { return load(p); }
+  // 16 bf16 as 8 dwords: the low half of dword i is element 2i, the high half element 2i + 1.
+  static V load_part(const std::uint16_t* p, std::size_t part) {
+    const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    return _mm256_castsi256_ps(part == 0 ? _mm256_slli_epi32(raw, 16)
+                                         : _mm256_and_si256(raw, _mm256_set1_epi32(static_cast<int>(0xffff0000u))));
   }
   static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
   static V broadcast(float v) { return _mm256_set1_ps(v); }

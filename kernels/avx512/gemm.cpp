@@ -27,6 +27,13 @@ struct Zmm {
     const __m512i wide = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
     return _mm512_castsi512_ps(_mm512_slli_epi32(wide, 16));
   }
+  static V load_part(const float* p, std::size_t) { return load(p); }
+  // 32 bf16 as 16 dwords: the low half of dword i is element 2i, the high half element 2i + 1.
+  static V load_part(const std::uint16_t* p, std::size_t part) {
+    const __m512i raw = _mm512_loadu_si512(p);
+    return _mm512_castsi512_ps(part == 0 ? _mm512_slli_epi32(raw, 16)
+                                         : _mm512_and_si512(raw, _mm512_set1_epi32(static_cast<int>(0xffff0000u))));
+  }
   static void store(float* p, V v) { _mm512_storeu_ps(p, v); }
   static V broadcast(float v) { return _mm512_set1_ps(v); }
   static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }

@@ -33,6 +33,11 @@ struct Vec4 {
     return V{gemm_tiled::to_float(p[0]), gemm_tiled::to_float(p[1]), gemm_tiled::to_float(p[2]),
              gemm_tiled::to_float(p[3])};
   }
+  static V load_part(const float* p, std::size_t) { return load(p); }
+  static V load_part(const std::uint16_t* p, std::size_t part) {  // part 0: the even elements, 1: the odd
+    using gemm_tiled::to_float;
+    return V{to_float(p[part]), to_float(p[part + 2]), to_float(p[part + 4]), to_float(p[part + 6])};
+  }
   static void store(float* p, V v) { std::memcpy(p, &v, sizeof v); }
   static V broadcast(float v) { return V{v, v, v, v}; }
   static V fma(V a, V b, V c) { return a * b + c; }
