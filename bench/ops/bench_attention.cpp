@@ -11,7 +11,6 @@
 // (L·n_kv·(qk_dim + v_dim)·element size; q and out are negligible). Prefill: FLOP =
 // 2·n_heads·(qk_dim + v_dim)·T(T+1)/2 (causal), bytes = q, k, v and out once.
 // The reference kernel (double sums, per-element reads) is benched on the smallest decode case only.
-#include <omp.h>
 
 #include <cmath>
 #include <cstddef>
@@ -42,20 +41,6 @@ const NamedShape kMlaNaive{"qk192_v128", shape_of(16, 16, 192, 128)};
 double attention_flops(double query_key_pairs, const AttentionShape& s) {
   return 2.0 * query_key_pairs * static_cast<double>(s.n_heads * (s.qk_dim + s.v_dim));
 }
-
-// Sets OpenMP's thread count for one case (0: leave it) and restores it after.
-class Threads {
- public:
-  explicit Threads(int n) : saved_(omp_get_max_threads()) {
-    if (n > 0) omp_set_num_threads(n);
-  }
-  ~Threads() { omp_set_num_threads(saved_); }
-  Threads(const Threads&) = delete;
-  Threads& operator=(const Threads&) = delete;
-
- private:
-  int saved_;
-};
 
 struct Cache {
   Matrix k, v;
@@ -91,7 +76,7 @@ void decode_case(benchmark::State& state, const Impl<op::attention_decode>& impl
 void prefill_case(benchmark::State& state, const Impl<op::attention_prefill>& impl, const AttentionShape& s,
                   std::size_t T, int threads) {
   if (!bench::runnable_or_skip(state, impl, DType::f32)) return;
-  const Threads use(threads);
+  const bench::Threads use(threads);
   std::vector<float> q(T * s.n_heads * s.qk_dim), k(T * s.n_kv_heads * s.qk_dim), v(T * s.n_kv_heads * s.v_dim);
   std::vector<float> out(T * s.n_heads * s.v_dim);
   fill_uniform(q.data(), q.size(), mix_seed(kSeed, "q"), std::sqrt(3.0f));

@@ -6,7 +6,6 @@
 //   thread scaling: M = 512, 2048 × 2048 fp32 on 1 and 2 threads (threads:1 / threads:2).
 // FLOP = 2·M·N·K; bytes = W (N·K·element size) + x (M·K·4) + y (M·N·4), the least any kernel moves.
 // OpenBLAS and oneDNN take fp32 only; the reference (double sums, per-element reads) runs at M = 1.
-#include <omp.h>
 #include <unistd.h>
 
 #include <cstddef>
@@ -53,24 +52,10 @@ const std::vector<Matrix>& weights(Projection p, DType dtype, std::size_t count)
   return copies;
 }
 
-// Sets OpenMP's thread count for one case (0: leave it) and restores it after.
-class Threads {
- public:
-  explicit Threads(int n) : saved_(omp_get_max_threads()) {
-    if (n > 0) omp_set_num_threads(n);
-  }
-  ~Threads() { omp_set_num_threads(saved_); }
-  Threads(const Threads&) = delete;
-  Threads& operator=(const Threads&) = delete;
-
- private:
-  int saved_;
-};
-
 void gemm_case(benchmark::State& state, const Impl<op::gemm>& impl, std::size_t M, Projection p, DType dtype,
                bool cold, int threads) {
   if (!bench::runnable_or_skip(state, impl, dtype)) return;
-  const Threads scope(threads);
+  const bench::Threads scope(threads);
   const std::size_t bytes_w = p.N * p.K * size_of(dtype);
   const auto& all = weights(p, dtype, cold ? bench::cold_copies(bytes_w) : 1);
   std::vector<float> x(M * p.K), y(M * p.N);

@@ -8,7 +8,6 @@
 // cache, the queries and the output once.
 // The reference kernel (double sums, per-element reads) is benched on the smallest decode case only:
 // a second per call there, minutes for the others.
-#include <omp.h>
 
 #include <cmath>
 #include <cstddef>
@@ -45,24 +44,10 @@ std::vector<Cache> caches(std::size_t L, DType dtype, std::size_t copies) {
   return all;
 }
 
-// Sets OpenMP's thread count for one case (0: leave it) and restores it after.
-class Threads {
- public:
-  explicit Threads(int n) : saved_(omp_get_max_threads()) {
-    if (n > 0) omp_set_num_threads(n);
-  }
-  ~Threads() { omp_set_num_threads(saved_); }
-  Threads(const Threads&) = delete;
-  Threads& operator=(const Threads&) = delete;
-
- private:
-  int saved_;
-};
-
 void decode_case(benchmark::State& state, const Impl<op::mla_decode>& impl, std::size_t heads, std::size_t L,
                  DType dtype, int threads) {
   if (!bench::runnable_or_skip(state, impl, dtype)) return;
-  const Threads use(threads);
+  const bench::Threads use(threads);
   const double bytes = static_cast<double>(L * (kRank + kRope) * size_of(dtype));
   const auto all = caches(L, dtype, bench::cold_copies(static_cast<std::size_t>(bytes)));
   std::vector<float> q_latent(heads * kRank), q_rope(heads * kRope), out(heads * kRank);
@@ -81,7 +66,7 @@ void decode_case(benchmark::State& state, const Impl<op::mla_decode>& impl, std:
 
 void prefill_case(benchmark::State& state, const Impl<op::mla_prefill>& impl, std::size_t T, int threads) {
   if (!bench::runnable_or_skip(state, impl, DType::f32)) return;
-  const Threads use(threads);
+  const bench::Threads use(threads);
   const std::size_t heads = kHeadsV2Lite;
   const auto all = caches(T, DType::f32, 1);
   std::vector<float> q_latent(T * heads * kRank), q_rope(T * heads * kRope), out(T * heads * kRank);

@@ -5,6 +5,7 @@
 
 #include <benchmark/benchmark.h>
 #include <fmt/format.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <cstddef>
@@ -23,6 +24,20 @@ namespace infercost::bench {
 // at least this much, far beyond the last-level cache (MACHINE.md: reads reach DRAM speed only from
 // ≈ 128 MB up, and the L3 reported here is a shared host's 260 MB).
 inline constexpr std::size_t kColdBytes = std::size_t{1} << 30;
+
+// Sets OpenMP's thread count for one case (0: leave it) and restores it after.
+class Threads {
+ public:
+  explicit Threads(int n) : saved_(omp_get_max_threads()) {
+    if (n > 0) omp_set_num_threads(n);
+  }
+  ~Threads() { omp_set_num_threads(saved_); }
+  Threads(const Threads&) = delete;
+  Threads& operator=(const Threads&) = delete;
+
+ private:
+  int saved_;
+};
 
 // INFERCOST_BENCH_QUICK=1 (set by ctest's smoke runs) shrinks the cold rotation to 64 MiB and the
 // ceilings' measurement (machine.hpp) to a fraction of a second: the smoke test checks that every

@@ -68,32 +68,21 @@ __m256 exp_ps(__m256 x) {
   return _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(p), scale));
 }
 
-// cos and sin of 4 double angles of any size: quadrant q = round(a · 2/π), a - q·π/2 in three parts
-// (fdlibm's split, exact for |q| < 2^20, i.e. angles up to 1.6e6 rad), then Taylor polynomials on
-// [-π/4, π/4] to degree 14 / 15 (error < 1e-13), the quadrant swapping and negating the pair.
+// The double vector reduced_sincos (rope_rows.hpp) computes on.
+struct Pd {
+  using reg = __m256d;
+  static reg set1(double x) { return _mm256_set1_pd(x); }
+  static reg mul(reg a, reg b) { return _mm256_mul_pd(a, b); }
+  static reg fmadd(reg a, reg b, reg c) { return _mm256_fmadd_pd(a, b, c); }
+  static reg fnmadd(reg a, reg b, reg c) { return _mm256_fnmadd_pd(a, b, c); }
+  static reg round(reg x) { return _mm256_round_pd(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+};
+
+// cos and sin of 4 double angles of any size: the reduced pair of reduced_sincos, swapped and
+// negated by the quadrant.
 void sincos_pd(__m256d a, __m256d& cos_out, __m256d& sin_out) {
-  const __m256d q = _mm256_round_pd(_mm256_mul_pd(a, _mm256_set1_pd(0.63661977236758134308)),
-                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m256d r = _mm256_fnmadd_pd(q, _mm256_set1_pd(1.57079632673412561417e+00), a);
-  r = _mm256_fnmadd_pd(q, _mm256_set1_pd(6.07710050630396597660e-11), r);
-  r = _mm256_fnmadd_pd(q, _mm256_set1_pd(2.02226624879595063154e-21), r);
-  const __m256d r2 = _mm256_mul_pd(r, r);
-  __m256d s = _mm256_set1_pd(1.0 / 1307674368000.0);  // 1/15!
-  s = _mm256_fmadd_pd(s, r2, _mm256_set1_pd(-1.0 / 6227020800.0));
-  s = _mm256_fmadd_pd(s, r2, _mm256_set1_pd(1.0 / 39916800.0));
-  s = _mm256_fmadd_pd(s, r2, _mm256_set1_pd(-1.0 / 362880.0));
-  s = _mm256_fmadd_pd(s, r2, _mm256_set1_pd(1.0 / 5040.0));
-  s = _mm256_fmadd_pd(s, r2, _mm256_set1_pd(-1.0 / 120.0));
-  s = _mm256_fmadd_pd(s, r2, _mm256_set1_pd(1.0 / 6.0));
-  s = _mm256_fnmadd_pd(_mm256_mul_pd(s, r2), r, r);  // r - r³(1/6 - ...)
-  __m256d c = _mm256_set1_pd(1.0 / 87178291200.0);  // 1/14!
-  c = _mm256_fmadd_pd(c, r2, _mm256_set1_pd(-1.0 / 479001600.0));
-  c = _mm256_fmadd_pd(c, r2, _mm256_set1_pd(1.0 / 3628800.0));
-  c = _mm256_fmadd_pd(c, r2, _mm256_set1_pd(-1.0 / 40320.0));
-  c = _mm256_fmadd_pd(c, r2, _mm256_set1_pd(1.0 / 720.0));
-  c = _mm256_fmadd_pd(c, r2, _mm256_set1_pd(-1.0 / 24.0));
-  c = _mm256_fmadd_pd(c, r2, _mm256_set1_pd(0.5));
-  c = _mm256_fnmadd_pd(c, r2, _mm256_set1_pd(1.0));  // 1 - r²(1/2 - ...)
+  __m256d s, c;
+  const __m256d q = reduced_sincos<Pd>(a, s, c);
   // Quadrant q mod 4: (cos, sin) = (c, s), (-s, c), (-c, -s), (s, -c). Lane masks are all-ones
   // 64-bit integers where the bit is set.
   const __m256i qi = _mm256_cvtepi32_epi64(_mm256_cvtpd_epi32(q));

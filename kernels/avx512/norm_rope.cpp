@@ -66,32 +66,21 @@ __m512 exp_ps(__m512 x) {
   return _mm512_scalef_ps(p, k);
 }
 
-// cos and sin of 8 double angles of any size: quadrant q = round(a · 2/π), a - q·π/2 in three parts
-// (fdlibm's split, exact for |q| < 2^20, i.e. angles up to 1.6e6 rad), then Taylor polynomials on
-// [-π/4, π/4] to degree 14 / 15 (error < 1e-13), the quadrant swapping and negating the pair.
+// The double vector reduced_sincos (rope_rows.hpp) computes on.
+struct Pd {
+  using reg = __m512d;
+  static reg set1(double x) { return _mm512_set1_pd(x); }
+  static reg mul(reg a, reg b) { return _mm512_mul_pd(a, b); }
+  static reg fmadd(reg a, reg b, reg c) { return _mm512_fmadd_pd(a, b, c); }
+  static reg fnmadd(reg a, reg b, reg c) { return _mm512_fnmadd_pd(a, b, c); }
+  static reg round(reg x) { return _mm512_roundscale_pd(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+};
+
+// cos and sin of 8 double angles of any size: the reduced pair of reduced_sincos, swapped and
+// negated by the quadrant.
 void sincos_pd(__m512d a, __m512d& cos_out, __m512d& sin_out) {
-  const __m512d q = _mm512_roundscale_pd(_mm512_mul_pd(a, _mm512_set1_pd(0.63661977236758134308)),
-                                         _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512d r = _mm512_fnmadd_pd(q, _mm512_set1_pd(1.57079632673412561417e+00), a);
-  r = _mm512_fnmadd_pd(q, _mm512_set1_pd(6.07710050630396597660e-11), r);
-  r = _mm512_fnmadd_pd(q, _mm512_set1_pd(2.02226624879595063154e-21), r);
-  const __m512d r2 = _mm512_mul_pd(r, r);
-  __m512d s = _mm512_set1_pd(1.0 / 1307674368000.0);  // 1/15!
-  s = _mm512_fmadd_pd(s, r2, _mm512_set1_pd(-1.0 / 6227020800.0));
-  s = _mm512_fmadd_pd(s, r2, _mm512_set1_pd(1.0 / 39916800.0));
-  s = _mm512_fmadd_pd(s, r2, _mm512_set1_pd(-1.0 / 362880.0));
-  s = _mm512_fmadd_pd(s, r2, _mm512_set1_pd(1.0 / 5040.0));
-  s = _mm512_fmadd_pd(s, r2, _mm512_set1_pd(-1.0 / 120.0));
-  s = _mm512_fmadd_pd(s, r2, _mm512_set1_pd(1.0 / 6.0));
-  s = _mm512_fnmadd_pd(_mm512_mul_pd(s, r2), r, r);  // r - r³(1/6 - ...)
-  __m512d c = _mm512_set1_pd(1.0 / 87178291200.0);  // 1/14!
-  c = _mm512_fmadd_pd(c, r2, _mm512_set1_pd(-1.0 / 479001600.0));
-  c = _mm512_fmadd_pd(c, r2, _mm512_set1_pd(1.0 / 3628800.0));
-  c = _mm512_fmadd_pd(c, r2, _mm512_set1_pd(-1.0 / 40320.0));
-  c = _mm512_fmadd_pd(c, r2, _mm512_set1_pd(1.0 / 720.0));
-  c = _mm512_fmadd_pd(c, r2, _mm512_set1_pd(-1.0 / 24.0));
-  c = _mm512_fmadd_pd(c, r2, _mm512_set1_pd(0.5));
-  c = _mm512_fnmadd_pd(c, r2, _mm512_set1_pd(1.0));  // 1 - r²(1/2 - ...)
+  __m512d s, c;
+  const __m512d q = reduced_sincos<Pd>(a, s, c);
   // Quadrant q mod 4: (cos, sin) = (c, s), (-s, c), (-c, -s), (s, -c).
   const __m512i qi = _mm512_cvtpd_epi64(q);
   const __mmask8 odd = _mm512_test_epi64_mask(qi, _mm512_set1_epi64(1));
