@@ -25,6 +25,7 @@
 #include "infercost/dtype.hpp"
 #include "infercost/ops/attention.hpp"
 #include "infercost/weights.hpp"
+#include "prefetch.hpp"
 #include "scratch.hpp"
 
 namespace infercost {
@@ -93,8 +94,8 @@ struct DecodeGeometry {
 // Requests the cache lines of [first, first + bytes) into L2 (not L1: a block does not fit there).
 inline void prefetch_to_l2(const void* first, std::size_t bytes) {
   const char* p = static_cast<const char*>(first);
-  for (std::size_t b = 0; b < bytes; b += 64) __builtin_prefetch(p + b, 0, 2);
-  __builtin_prefetch(p + bytes - 1, 0, 2);  // the last line, when `first` is not line-aligned
+  for (std::size_t b = 0; b < bytes; b += 64) prefetch_l2(p + b);
+  prefetch_l2(p + bytes - 1);  // the last line, when `first` is not line-aligned
 }
 
 // sum[i * R + r] = qs_i · row_r for NH query heads (qs: [NH, dqp], scaled, zero-padded) and R rows
@@ -270,10 +271,8 @@ void decode(const float* q, const T* K, const T* Vc, std::size_t L, const Attent
   // kF8Unit times too small.
   const float q_scale = s.scale * kLog2e * (sizeof(T) == 1 ? V::kF8Unit : 1.0f);
   const float v_scale = sizeof(T) == 1 ? V::kF8Unit : 1.0f;
-  for (std::size_t i = 0; i < H * dqp; ++i) {
-    const std::size_t h = i / dqp, d = i % dqp;
-    qs[i] = d < dq ? q[h * dq + d] * q_scale : 0.0f;
-  }
+  for (std::size_t h = 0; h < H; ++h)
+    for (std::size_t d = 0; d < dqp; ++d) qs[h * dqp + d] = d < dq ? q[h * dq + d] * q_scale : 0.0f;
   // One parallel loop and no other barrier: on a busy machine every extra barrier can cost a
   // scheduler time slice. The query scaling above and the merge below are a few thousand flops.
 #pragma omp parallel for schedule(dynamic, 1)

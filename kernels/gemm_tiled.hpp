@@ -19,9 +19,9 @@
 //   at the memory bandwidth (bf16 halves the bytes: it is widened to fp32 in registers, 2 integer
 //   ops per 2·kLanes weights, against x reordered once per call to match; see load_part).
 // - blocked (prefill): the BLIS loop nest. W is packed per call into kc × NR panels of Wᵀ (fp32,
-//   bf16 widened once here), each when the first block of x reaches it, from rows prefetched while
-//   the previous panel was in use; x into kc × MR panels; a register-tiled micro-kernel does
-//   MR × NR outer products per k. Packing W costs N·K once per call, amortised over M.
+//   bf16 widened once here), each when the first block of x reaches it; x into kc × MR panels; a
+//   register-tiled micro-kernel does MR × NR outer products per k. Packing W costs N·K once per
+//   call, amortised over M.
 #pragma once
 
 #include <omp.h>
@@ -57,9 +57,8 @@ constexpr size_t kSkinnyPad = 16;
 // Blocked path: a kc × NR panel of Wᵀ (32 KiB with AVX-512's NR = 32, 16 KiB with AVX2's 16)
 // stays in L1 while the x panels stream past it from L2; the mc × kc block of x (192 KiB) stays in
 // L2 (2 MiB on MACHINE.md's Xeon, 512 KiB on a Zen 3); the kc × nc block of Wᵀ (1 MiB) is kept
-// only when M > mc, for the later blocks of x, which prefetch its panels from L3 one ahead. x is
-// packed again for every nc columns: a larger nc makes that rarer. Each y tile is read and
-// written K / kc times.
+// only when M > mc, for the later blocks of x. x is packed again for every nc columns: a larger nc
+// makes that rarer. Each y tile is read and written K / kc times.
 constexpr size_t kKc = 256;
 constexpr size_t kMc = 192;
 constexpr size_t kNc = 1024;
@@ -322,33 +321,11 @@ void short_tile(size_t rows, size_t kc, const float* a, const float* b, float* c
   }
 }
 
-// Lines of memory to bring into L2 ahead of their use: `rows` rows of `row_elems` elements each,
-// `stride_elems` apart, spread evenly over `parts` calls of part(). The blocked path fetches the
-// next W panel's data (W's rows for packing it, or its packed copy) over the current panel's
-// micro-tiles, so that the next panel does not start with a stall on L3 / DRAM.
-struct Prefetch {
-  const char* base;
-  size_t stride, rows, lines_per_row, parts;
-
-  template <class T>
-  static Prefetch of(const T* p, size_t stride_elems, size_t rows, size_t row_elems, size_t parts) {
-    return {reinterpret_cast<const char*>(p), stride_elems * sizeof(T), rows, (row_elems * sizeof(T) + 63) / 64 + 1,
-            parts};
-  }
-  // The share of call `i` (0 <= i < parts).
-  void part(size_t i) const {
-    const size_t lines = rows * lines_per_row;
-    const size_t end = (i + 1) * lines / parts;
-    for (size_t l = i * lines / parts; l < end; ++l)
-      __builtin_prefetch(base + l / lines_per_row * stride + l % lines_per_row * 64, 0, 2);
-  }
-};
-inline constexpr Prefetch kNoPrefetch{nullptr, 0, 0, 1, 1};
-
 // y[:, cols) of y = x Wᵀ. x: [M, K], w: [N, K], y: [M, N]; packed_w: kKc × kNc floats, packed_x:
-// kKc × round_up(kMc, MR) floats. Each W panel is packed when the first block of x reaches it, so
-// packing reads W from L2, where the previous panel's tiles prefetched it, and later blocks of x
-// (M > kMc) reuse the packed copy, prefetched the same way.
+// kKc × round_up(kMc, MR) floats. Each W panel is packed when the first block of x reaches it, and
+// later blocks of x (M > kMc) reuse the packed copy. (Prefetching the next panel's W rows into L2
+// over the current panel's tiles cost up to half the throughput at M = 512 once it really ran:
+// GCC 12 had deleted it, see prefetch.hpp.)
 template <class S, class T>
 void blocked_columns(const float* x, size_t M, const T* w, size_t N, size_t K, Range cols, float* y,
                      float* packed_w, float* packed_x) {
@@ -360,7 +337,6 @@ void blocked_columns(const float* x, size_t M, const T* w, size_t N, size_t K, R
       const bool accumulate = pc > 0;
       for (size_t ic = 0; ic < M; ic += kMc) {
         const size_t mc = min_of(kMc, M - ic);
-        const size_t tiles = (mc + MR - 1) / MR;
         pack_x<S>(x, M, K, ic, mc, pc, kc, packed_x);
         for (size_t jr = 0; jr < nc; jr += NR) {
           // With one block of x a panel is used right after packing it and never again: packing
@@ -368,12 +344,7 @@ void blocked_columns(const float* x, size_t M, const T* w, size_t N, size_t K, R
           float* b = M <= kMc ? packed_w : packed_w + jr * kc;
           const size_t tile_cols = min_of(NR, nc - jr);
           if (ic == 0) pack_w<S>(w, N, K, jc + jr, tile_cols, pc, kc, b);
-          const size_t next = jr + NR;
-          const Prefetch ahead = next >= nc ? kNoPrefetch
-                                 : ic == 0  ? Prefetch::of(w + (jc + next) * K + pc, K, min_of(NR, nc - next), kc, tiles)
-                                            : Prefetch::of(packed_w + next * kc, 0, 1, kc * NR, tiles);
-          for (size_t ir = 0, t = 0; ir < mc; ir += MR, ++t) {
-            ahead.part(t);
+          for (size_t ir = 0; ir < mc; ir += MR) {
             const float* a = packed_x + ir * kc;
             float* c = y + (ic + ir) * N + jc + jr;
             const size_t tile_rows = min_of(MR, mc - ir);

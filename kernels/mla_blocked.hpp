@@ -21,6 +21,7 @@
 
 #include "infercost/dtype.hpp"
 #include "infercost/ops/mla.hpp"
+#include "prefetch.hpp"
 #include "scratch.hpp"
 
 namespace infercost {
@@ -68,7 +69,7 @@ struct Prefetcher {
     for (int range = 0; range < 2 && left > 0; ++range) {
       const char* p = next[range];
       const char* const stop = end[range];
-      for (; left > 0 && p < stop; --left, p += 64) __builtin_prefetch(p, 0, 2);
+      for (; left > 0 && p < stop; --left, p += 64) prefetch_l2(p);
       next[range] = p;
     }
   }

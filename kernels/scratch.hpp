@@ -14,7 +14,7 @@ namespace infercost {
 
 class Scratch {
  public:
-  explicit Scratch(std::size_t floats);  // 64-byte aligned, uninitialised
+  explicit Scratch(std::size_t floats);  // uninitialised, aligned as detail::allocate_pages gives it
   ~Scratch();
   Scratch(const Scratch&) = delete;
   Scratch& operator=(const Scratch&) = delete;

@@ -1,6 +1,7 @@
 #include "infercost/buffer.hpp"
 
 #include <fmt/format.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -12,6 +13,7 @@
 namespace infercost {
 namespace {
 constexpr std::size_t kAlignment = 64;
+constexpr std::size_t kHugePage = std::size_t{2} << 20;
 std::atomic<std::size_t> g_current{0};
 std::atomic<std::size_t> g_peak{0};
 }  // namespace
@@ -40,12 +42,19 @@ void ensure_fits_in_memory(double bytes, const std::string& what) {
 
 namespace detail {
 
+void* allocate_pages(std::size_t bytes) {
+  const std::size_t align = bytes >= kHugePage ? kHugePage : kAlignment;
+  const std::size_t rounded = (bytes + align - 1) / align * align;
+  void* p = std::aligned_alloc(align, rounded);
+  if (p == nullptr) throw std::bad_alloc();
+  if (align == kHugePage) madvise(p, rounded, MADV_HUGEPAGE);  // a hint: ignored where unsupported
+  return p;
+}
+
 void* allocate_counted(std::size_t bytes) {
   if (bytes == 0) return nullptr;
-  const std::size_t rounded = (bytes + kAlignment - 1) / kAlignment * kAlignment;
-  void* p = std::aligned_alloc(kAlignment, rounded);
-  if (p == nullptr) throw std::bad_alloc();
-  std::memset(p, 0, rounded);  // touch every page: what is allocated is resident
+  void* p = allocate_pages(bytes);
+  std::memset(p, 0, bytes);  // touch every page: what is allocated is resident
   const std::size_t now = g_current.fetch_add(bytes) + bytes;
   std::size_t peak = g_peak.load();
   while (now > peak && !g_peak.compare_exchange_weak(peak, now)) {

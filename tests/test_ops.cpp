@@ -1,8 +1,11 @@
 // The small reference operators, each against an independent property or hand computation.
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <numeric>
 
+#include "infercost/buffer.hpp"
 #include "infercost/dtype.hpp"
 #include "infercost/ops/gemm.hpp"
 #include "infercost/ops/norm_rope.hpp"
@@ -25,6 +28,14 @@ TEST(Bf16, RoundsToNearestEvenAndKeepsNan) {
   EXPECT_EQ(from_bf16(to_bf16(1.0f + 0x1.8p-8f)), 1.0f + 0x1.0p-7f);
   EXPECT_TRUE(std::isnan(from_bf16(to_bf16(std::nanf("")))));
   EXPECT_TRUE(std::isinf(from_bf16(to_bf16(INFINITY))));
+}
+
+TEST(Buffer, LargeOnesStartOnAHugePageAndAllAreZeroed) {
+  const Buffer<float> small(17), large((std::size_t{3} << 20) / sizeof(float) + 5);
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(small.data()) % 64, 0u);
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(large.data()) % (std::size_t{2} << 20), 0u);
+  EXPECT_TRUE(std::all_of(small.begin(), small.end(), [](float v) { return v == 0.0f; }));
+  EXPECT_TRUE(std::all_of(large.begin(), large.end(), [](float v) { return v == 0.0f; }));
 }
 
 TEST(Matmul, MatchesHandComputation) {
