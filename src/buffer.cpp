@@ -47,7 +47,10 @@ void* allocate_pages(std::size_t bytes) {
   const std::size_t rounded = (bytes + align - 1) / align * align;
   void* p = std::aligned_alloc(align, rounded);
   if (p == nullptr) throw std::bad_alloc();
-  if (align == kHugePage) madvise(p, rounded, MADV_HUGEPAGE);  // a hint: ignored where unsupported
+  // Only the whole huge pages: the tail stays on 4 KiB pages, so no more than `bytes` (rounded up
+  // to 4 KiB) becomes resident.
+  // A hint: ignored where transparent huge pages are off.
+  if (align == kHugePage) madvise(p, bytes / kHugePage * kHugePage, MADV_HUGEPAGE);
   return p;
 }
 
