@@ -281,6 +281,15 @@ const ceilings::ProbeSet& ceilings::best_probes(Isa isa) {
   return *best;
 }
 
+// The bracketed word of /sys/kernel/mm/transparent_hugepage/enabled: "always [madvise] never".
+std::string transparent_hugepage_mode() {
+  std::ifstream file("/sys/kernel/mm/transparent_hugepage/enabled");
+  std::string word;
+  while (file >> word)
+    if (word.size() > 2 && word.front() == '[' && word.back() == ']') return word.substr(1, word.size() - 2);
+  return "unknown";
+}
+
 Topology describe_topology() {
   Topology t;
   const hwloc_topology_t allowed = allowed_topology().get();
@@ -296,6 +305,7 @@ Topology describe_topology() {
   t.numa_nodes_total = count_of(whole.get(), HWLOC_OBJ_NUMANODE);
   t.memory_total_bytes = memory_total_bytes(allowed);
   t.memory_available_bytes = available_memory_bytes();
+  t.transparent_hugepages = transparent_hugepage_mode();
   t.isa_flags = cpu_isa_flags();
   t.isa_detected = std::string(to_string(detected_isa()));
   t.isa_in_use = std::string(to_string(max_isa()));
@@ -420,6 +430,7 @@ nlohmann::json to_json(const Topology& t) {
           {"caches", caches},
           {"memory_total_bytes", t.memory_total_bytes},
           {"memory_available_bytes", t.memory_available_bytes},
+          {"transparent_hugepages", t.transparent_hugepages},
           {"isa_flags", t.isa_flags},
           {"isa_detected", t.isa_detected},
           {"isa_in_use", t.isa_in_use}};

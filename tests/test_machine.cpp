@@ -55,6 +55,9 @@ TEST(Machine, TopologyIsSane) {
   EXPECT_GT(t.memory_total_bytes, 0u);
   EXPECT_GT(t.memory_available_bytes, 0u);
   EXPECT_LE(t.memory_available_bytes, t.memory_total_bytes);
+  EXPECT_TRUE(t.transparent_hugepages == "always" || t.transparent_hugepages == "madvise" ||
+              t.transparent_hugepages == "never" || t.transparent_hugepages == "unknown")
+      << t.transparent_hugepages;
   EXPECT_EQ(t.isa_detected, to_string(detected_isa()));
   EXPECT_EQ(t.isa_in_use, to_string(max_isa()));
   EXPECT_EQ(t.isa_flags, cpu_isa_flags());
@@ -166,7 +169,7 @@ TEST(Machine, JsonHasTheFields) {
   const nlohmann::json topology = to_json(describe_topology());
   for (const char* key : {"cpu_model", "packages", "cores", "hardware_threads", "numa_nodes_allowed",
                           "numa_nodes_total", "caches", "memory_total_bytes", "memory_available_bytes",
-                          "isa_flags", "isa_detected", "isa_in_use"})
+                          "transparent_hugepages", "isa_flags", "isa_detected", "isa_in_use"})
     EXPECT_TRUE(topology.contains(key)) << key;
   ASSERT_FALSE(topology["caches"].empty());
   for (const char* key : {"level", "type", "bytes", "count"}) EXPECT_TRUE(topology["caches"][0].contains(key)) << key;

@@ -97,6 +97,7 @@ void print_topology(const Topology& t) {
   row("caches", joined(t.caches, ", ", cache_text));
   row("memory", fmt::format("{} total, {} available", bytes_text(static_cast<double>(t.memory_total_bytes)),
                             bytes_text(static_cast<double>(t.memory_available_bytes))));
+  row("huge pages", fmt::format("transparent: {}", t.transparent_hugepages));
   row("ISA", fmt::format("detected {}, in use {}", t.isa_detected, t.isa_in_use));
   row("ISA flags", joined(t.isa_flags, " ", [](const std::string& s) { return s; }));
 }

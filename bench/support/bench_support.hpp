@@ -98,6 +98,7 @@ inline void add_machine_context() {
   benchmark::AddCustomContext("ceiling_triad_GBs", fmt::format("{:.2f}", c.triad_bytes_per_s / 1e9));
   benchmark::AddCustomContext("isa_detected", std::string(to_string(detected_isa())));
   benchmark::AddCustomContext("isa_in_use", std::string(to_string(max_isa())));
+  benchmark::AddCustomContext("transparent_hugepages", transparent_hugepage_mode());
 }
 
 // Google Benchmark shows every rate counter with a "/s" unit; roofline% is computed as a rate (the

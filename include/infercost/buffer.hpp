@@ -28,8 +28,8 @@ void ensure_fits_in_memory(double bytes, const std::string& what);
 namespace detail {
 // Uninitialised memory for `bytes` (> 0), released with std::free. 64-byte aligned; from 2 MiB
 // up, aligned to 2 MiB and advised into transparent huge pages, which Debian enables only on
-// request (madvise): a 4 KiB page walk per 4 KiB of a weight or cache stream costs GEMV about a
-// sixth of its bandwidth. Throws std::bad_alloc.
+// request (madvise): on 4 KiB pages, GEMV read 15–25% fewer bytes per second here (bench_gemm,
+// M = 1). Throws std::bad_alloc.
 void* allocate_pages(std::size_t bytes);
 void* allocate_counted(std::size_t bytes);
 void free_counted(void* p, std::size_t bytes) noexcept;

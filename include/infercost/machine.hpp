@@ -23,6 +23,10 @@ struct Topology {
   int numa_nodes_allowed = 0, numa_nodes_total = 0;
   std::vector<CacheLevel> caches;
   std::size_t memory_total_bytes = 0, memory_available_bytes = 0;
+  // Linux's transparent huge page mode: "always", "madvise" (Debian's default: the large buffers
+  // infercost allocates ask for them) or "never" (4 KiB pages: GEMV reads 15-25% slower), or
+  // "unknown" where /sys does not say.
+  std::string transparent_hugepages;
   std::vector<std::string> isa_flags;    // cpu_isa_flags()
   std::string isa_detected, isa_in_use;  // detected_isa(), max_isa()
 };
@@ -63,6 +67,7 @@ struct Ceilings {
 };
 
 Topology describe_topology();
+std::string transparent_hugepage_mode();  // as in Topology::transparent_hugepages
 BuildContext build_context();
 ThreadingContext threading_context();
 
