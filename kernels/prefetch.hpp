@@ -1,9 +1,10 @@
 // Software prefetch into L2 that the compiler keeps.
 //
-// GCC 12 counts __builtin_prefetch as free of side effects, so its interprocedural analysis finds
-// a helper made only of prefetch loops `const` and deletes every call to it: objdump of the AVX2
-// gemm and decode attention objects showed no prefetcht1 at all, where their helpers were meant
-// to issue thousands per call. An asm statement marked volatile stays where it is written.
+// GCC 12 counts __builtin_prefetch as free of side effects, so its interprocedural analysis can
+// find a helper made only of prefetch loops `const` and delete every call to it: objdump of the
+// AVX2 gemm object showed no prefetcht1 at all where its panel prefetch was meant to issue
+// thousands per call, and a template version of the decode attention's helper lost all of its
+// own. An asm statement marked volatile stays where it is written.
 //
 // Internal linkage, like everything the instruction-set translation units include (scratch.hpp).
 #pragma once

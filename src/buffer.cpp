@@ -48,8 +48,7 @@ void* allocate_pages(std::size_t bytes) {
   void* p = std::aligned_alloc(align, rounded);
   if (p == nullptr) throw std::bad_alloc();
   // Only the whole huge pages: the tail stays on 4 KiB pages, so no more than `bytes` (rounded up
-  // to 4 KiB) becomes resident.
-  // A hint: ignored where transparent huge pages are off.
+  // to 4 KiB) becomes resident. A hint, ignored where transparent huge pages are off.
   if (align == kHugePage) madvise(p, bytes / kHugePage * kHugePage, MADV_HUGEPAGE);
   return p;
 }
