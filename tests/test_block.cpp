@@ -51,9 +51,14 @@ TEST_P(BlockDecode, DecodeAfterPrefillEqualsPrefillRow) {
     if (t > 1) block.forward(x.data(), t - 1, cache, head.data());
     block.forward(x.data() + (t - 1) * d, 1, cache, last.data());
     EXPECT_EQ(cache.size(), t);
-    EXPECT_LE(relative_error(last.data(), full.data() + (t - 1) * d, d), 1e-5) << "t = " << t;
+    // The two runs reach each cache entry through different kernels (a gemm of 16 rows takes the
+    // skinny path, of 17 the blocked one), so their fp32 keys and values differ in the last bits,
+    // and a bf16 cache can round such a pair to neighbouring values, 2^-8 apart: seen at 1.4e-4
+    // when the ASan build ran at -O1.
+    const double tolerance = p.cache == DType::bf16 ? 1e-3 : 1e-5;
+    EXPECT_LE(relative_error(last.data(), full.data() + (t - 1) * d, d), tolerance) << "t = " << t;
     if (t > 1) {
-      EXPECT_LE(relative_error(head.data(), full.data(), (t - 1) * d), 1e-5) << "t = " << t;
+      EXPECT_LE(relative_error(head.data(), full.data(), (t - 1) * d), tolerance) << "t = " << t;
     }
   }
 }
