@@ -92,7 +92,7 @@ struct DecodeGeometry {
 };
 
 // Requests the cache lines of [first, first + bytes) into L2 (not L1: a block does not fit there).
-inline void prefetch_to_l2(const void* first, std::size_t bytes) {
+inline void prefetch_range_to_l2(const void* first, std::size_t bytes) {
   const char* p = static_cast<const char*>(first);
   for (std::size_t b = 0; b < bytes; b += 64) prefetch_l2(p + b);
   prefetch_l2(p + bytes - 1);  // the last line, when `first` is not line-aligned
@@ -138,8 +138,8 @@ void decode_block_scores(const float* qs, const T* kb, std::size_t nb, const Dec
   const std::size_t h0 = u.g0 * u.G, kv_heads = u.g1 - u.g0;
   for (std::size_t j = 0; j < nb; j += R) {
     for (std::size_t r = j; r < j + R && r < nb_next; ++r) {
-      prefetch_to_l2(next_k + r * u.row_k, kv_heads * u.dq * sizeof(T));
-      prefetch_to_l2(next_v + r * u.row_v, kv_heads * u.dv * sizeof(T));
+      prefetch_range_to_l2(next_k + r * u.row_k, kv_heads * u.dq * sizeof(T));
+      prefetch_range_to_l2(next_v + r * u.row_v, kv_heads * u.dv * sizeof(T));
     }
     for (std::size_t g = u.g0; g < u.g1; ++g) {
       const T* rows[R];

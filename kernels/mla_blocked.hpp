@@ -416,6 +416,7 @@ void decode(const float* q_latent, const float* q_rope, const MlaCacheView& cach
                             ? kDecodeGroup
                             : round_up((H + kMaxDecodeGroups - 1) / kMaxDecodeGroups, V::W);
   const std::size_t groups = (H + G - 1) / G;
+  const auto heads_in = [&](std::size_t g) { return H - g * G < G ? H - g * G : G; };  // the last may be short
   const std::size_t Gp = round_up(H < G ? H : G, V::W);  // lanes of the widest group
   const int threads = omp_get_max_threads() < kMaxThreads ? omp_get_max_threads() : kMaxThreads;
   const std::size_t qt_floats = round_up(D * Gp, 16), state_floats = round_up(rows_floats(Gp, Gp, r, D), 16);
@@ -434,13 +435,13 @@ void decode(const float* q_latent, const float* q_rope, const MlaCacheView& cach
     float* qt = scratch.data();
 #pragma omp for schedule(static)
     for (std::size_t g = 0; g < groups; ++g) {
-      const std::size_t h0 = g * G, nh = H - h0 < G ? H - h0 : G;
+      const std::size_t nh = heads_in(g);
       transpose_queries(
-          q_latent + h0 * r, q_rope + h0 * dr, r, dr, nh, round_up(nh, V::W), factor,
+          q_latent + g * G * r, q_rope + g * G * dr, r, dr, nh, round_up(nh, V::W), factor,
           [](std::size_t lane) { return lane; }, qt + g * qt_floats);
     }
     for (std::size_t g = 0; g < groups; ++g) {
-      const std::size_t nh = H - g * G < G ? H - g * G : G;
+      const std::size_t nh = heads_in(g);
       Rows& w = parts[me][g];
       w = Rows{qt + g * qt_floats, nullptr, 0.0f, nh, round_up(nh, V::W), nullptr, nullptr, nullptr, nullptr,
                nullptr, nullptr, {}};
