@@ -18,6 +18,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "infercost/dtype.hpp"
 #include "infercost/ops/mla.hpp"
@@ -56,11 +57,12 @@ struct KeyBlock {
 // ranges) into L2 while the current one is scored, a few lines after each score tile, so DRAM
 // latency overlaps compute: the score pass walks a block 64 dimensions at a time across 48 rows,
 // not as one sequential stream a hardware prefetcher would run ahead of. (L2, not L1: an fp32
-// block is 110 KB.)
+// block is 110 KB.) No default member initialisers, so that decode's table of Rows costs nothing to
+// declare; every Rows in use is brace-initialised, which zeroes its Prefetcher.
 struct Prefetcher {
-  const char* next[2] = {nullptr, nullptr};
-  const char* end[2] = {nullptr, nullptr};
-  std::size_t lines_per_step = 0;
+  const char* next[2];
+  const char* end[2];
+  std::size_t lines_per_step;
 
   // The cursor lives in locals for the loop (the members are reloaded on every line otherwise,
   // since the array index is not known at compile time).
@@ -342,8 +344,10 @@ void aim(Prefetcher& p, const MlaCacheView& c, std::size_t r, std::size_t dr, st
 
 // Empties the running state of w: m = -inf, l = 0, O = 0.
 inline void start(Rows& w, std::size_t r) {
-  for (std::size_t i = 0; i < w.Rp; ++i) w.m[i] = -INFINITY, w.l[i] = 0.0f;
-  for (std::size_t i = 0; i < w.rows * r; ++i) w.o[i] = 0.0f;
+  float* const m = w.m;
+  for (std::size_t i = 0; i < w.Rp; ++i) m[i] = -INFINITY;
+  std::memset(w.l, 0, w.Rp * sizeof(float));
+  std::memset(w.o, 0, w.rows * r * sizeof(float));
 }
 
 // Rows w attend to keys [j0, j1) as well, block by block, on top of their running state. Each block
@@ -392,6 +396,22 @@ void normalise_row(const float* o, float l, float unit, std::size_t r, float* ou
   if (c < r) V::store_n(out + c, V::mul(V::load_n(o + c, r - c), f), r - c);
 }
 
+// out[c] = Σ_t weights[t] · rows[t][c] for c < r: the n partial outputs of one head merged.
+template <class V>
+void merge_row(const float* const* rows, const float* weights, int n, std::size_t r, float* out) {
+  std::size_t c = 0;
+  for (; c + V::W <= r; c += V::W) {
+    auto acc = V::zero();
+    for (int t = 0; t < n; ++t) acc = V::fma(V::loadu(rows[t] + c), V::set1(weights[t]), acc);
+    V::storeu(out + c, acc);
+  }
+  if (c < r) {
+    auto acc = V::zero();
+    for (int t = 0; t < n; ++t) acc = V::fma(V::load_n(rows[t] + c, r - c), V::set1(weights[t]), acc);
+    V::store_n(out + c, acc, r - c);
+  }
+}
+
 // Heads per decode group: a group's Qᵀ and O (4.4 KB per head at kv_lora_rank 512) stay in a
 // thread's L2 next to the block (V3's 128 heads in one group need 550 KB per thread, more than the
 // L2, and spill to L3 on every block).
@@ -427,7 +447,7 @@ void decode(const float* q_latent, const float* q_rope, const MlaCacheView& cach
   const std::size_t blocks = (L + kBlock - 1) / kBlock;
   const std::size_t most_runs = 8 * static_cast<std::size_t>(threads);
   const std::size_t runs = blocks < most_runs ? (blocks > 0 ? blocks : 1) : most_runs;
-  Rows parts[kMaxThreads][kMaxDecodeGroups];
+  Rows parts[kMaxThreads][kMaxDecodeGroups];  // uninitialised: only [thread][group] in use are set
 #pragma omp parallel num_threads(threads)
   {
     const int nt = omp_get_num_threads();
@@ -469,16 +489,15 @@ void decode(const float* q_latent, const float* q_rope, const MlaCacheView& cach
       float M = -INFINITY;
       for (int t = 0; t < nt; ++t) M = parts[t][g].m[lane] > M ? parts[t][g].m[lane] : M;
       float weights[kMaxThreads], sum = 0.0f;
+      const float* rows[kMaxThreads];
       for (int t = 0; t < nt; ++t) {
         const Rows& p = parts[t][g];
         weights[t] = p.l[lane] > 0.0f ? std::exp2(p.m[lane] - M) : 0.0f;
         sum += weights[t] * p.l[lane];
+        rows[t] = p.o + lane * r;
       }
-      for (std::size_t c = 0; c < r; ++c) {
-        float acc = 0.0f;
-        for (int t = 0; t < nt; ++t) acc += weights[t] * parts[t][g].o[lane * r + c];
-        out[h * r + c] = unit * acc / sum;
-      }
+      for (int t = 0; t < nt; ++t) weights[t] *= unit / sum;
+      merge_row<V>(rows, weights, nt, r, out + h * r);
     }
   }
 }
