@@ -7,8 +7,9 @@ packages=(
   build-essential cmake pkg-config git
   libbenchmark-dev libgtest-dev libgmock-dev
   libfmt-dev libhwloc-dev nlohmann-json3-dev libcli11-dev
-  # comparison libraries (optional at build time, used by the kernel benches)
-  libopenblas-dev libdnnl-dev
+  # comparison libraries (optional at build time, used by the kernel benches); oneDNN's CMake
+  # package needs the OpenCL headers, which libdnnl-dev only recommends
+  libopenblas-dev libdnnl-dev ocl-icd-opencl-dev
 )
 
 missing=()

@@ -1,0 +1,2 @@
+#include <dnnl.h>
+int main() { return dnnl_version() != nullptr ? 0 : 1; }
