@@ -56,7 +56,7 @@ constexpr size_t kSkinnyPad = 16;
 
 // Blocked path: a kc × NR panel of Wᵀ (32 KiB with AVX-512's NR = 32, 16 KiB with AVX2's 16)
 // stays in L1 while the x panels stream past it from L2; the mc × kc block of x (192 KiB) stays in
-// L2 (2 MiB on MACHINE.md's Xeon, 512 KiB on a Zen 3); the kc × nc block of Wᵀ (1 MiB) is kept
+// L2 (2 MiB per core on an Emerald Rapids Xeon, 512 KiB on a Zen 3); the kc × nc block of Wᵀ (1 MiB) is kept
 // only when M > mc, for the later blocks of x. x is packed again for every nc columns: a larger nc
 // makes that rarer. Each y tile is read and written K / kc times.
 constexpr size_t kKc = 256;

@@ -1,4 +1,4 @@
-// The claims catalogue: every claim of CLAIMS.md as a formula over the cost model and stated inputs.
+// The claims catalogue: every claim of docs/claims.md as a formula over the cost model and stated inputs.
 #include "infercost/claims.hpp"
 
 #include <fmt/core.h>

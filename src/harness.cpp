@@ -539,8 +539,8 @@ Units build_units(const RunConfig& config) {
   return units;
 }
 
-// B caches of `capacity` tokens, each filled with random data to `depth` (DESIGN.md: a benchmark
-// reaches depth 32k this way, not by a slow prefill).
+// B caches of `capacity` tokens, each filled with random data to `depth` (docs/design.md, "What
+// infercost run measures": a benchmark reaches depth 32k this way, not by a slow prefill).
 struct Caches {
   std::vector<KvCache> caches;
   std::vector<KvCache*> pointers;
@@ -787,7 +787,7 @@ json config_json(const RunConfig& config, const RunPlan& plan, const Grid& g) {
       {"eviction_bytes", g.eviction_bytes},
       {"repetitions",
        {{"warmup", 1}, {"min", g.min_repetitions}, {"max", g.max_repetitions}, {"target_seconds", g.target_seconds}}},
-      {"measured", "one layer of each design at its real shape (DESIGN.md); the DeepSeek block is an MoE layer"}};
+      {"measured", "one layer of each design at its real shape (docs/design.md); the DeepSeek block is an MoE layer"}};
 }
 
 json machine_json(const Ceilings& ceilings) {

@@ -6,11 +6,14 @@
 #include <array>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "infercost/claims.hpp"
 #include "infercost/config.hpp"
@@ -235,6 +238,20 @@ TEST(Claims, WrapTextKeepsWidthAndWords) {
   EXPECT_EQ(words, text + " ");
 }
 
+// docs/claims.md documents every claim under a heading "### <id>: ...", in the catalogue's order:
+// a claim added, removed or renamed in the code without its documentation fails here.
+TEST(Claims, DocumentationHasEveryClaimInOrder) {
+  const std::filesystem::path doc = std::filesystem::path(INFERCOST_RESULTS_DIR).parent_path() / "docs" / "claims.md";
+  std::ifstream in(doc);
+  ASSERT_TRUE(in) << "cannot open " << doc;
+  std::vector<std::string> documented;
+  for (std::string line; std::getline(in, line);)
+    if (line.starts_with("### ")) documented.push_back(line.substr(4, line.find(':') - 4));
+  std::vector<std::string> ids;
+  for (const Claim& c : evaluate_claims()) ids.push_back(c.id);
+  EXPECT_EQ(documented, ids);
+}
+
 // The command: fits 100 columns, JSON parses, --set changes a verdict, bad input exits 2.
 using testing::run_cli;
 using testing::CommandResult;
@@ -246,6 +263,8 @@ TEST(ClaimsCommand, TableFitsAndJsonFollowsSettings) {
   std::string line;
   while (std::getline(lines, line)) EXPECT_LE(line.size(), 100u) << line;
   EXPECT_NE(table.output.find("v2.kv-93.3"), std::string::npos);
+  // The header points the reader to the catalogue's documentation, inside the repository.
+  EXPECT_NE(table.output.find("docs/claims.md"), std::string::npos) << table.output;
 
   const CommandResult json = run_cli("claims --json --id v2.kv-93.3 --set deepseek-v2.kv-bits=16");
   ASSERT_EQ(json.status, 0) << json.output;

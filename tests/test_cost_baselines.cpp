@@ -1,6 +1,7 @@
-// The exact gate of USERS.md: the cost model's output for every published preset equals the
-// committed results/cost/<preset>.json. Analytic figures do not depend on the machine, so any
-// difference is a real change: make it on purpose with scripts/update_cost_baselines.sh.
+// The exact regression gate (docs/design.md, "Regression gates"): the cost model's output for every
+// published preset equals the committed results/cost/<preset>.json. Analytic figures do not depend
+// on the machine, so any difference is a real change: make it on purpose with
+// scripts/update_cost_baselines.sh.
 #include <gtest/gtest.h>
 
 #include <cmath>

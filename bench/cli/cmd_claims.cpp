@@ -95,7 +95,7 @@ void run(const ClaimsArgs& a, const CLI::App& cmd) {
     return;
   }
   fmt::print("{}",
-             wrap_text("Claims from CLAIMS.md. Every assumption is an input: change one with --set "
+             wrap_text("Claims from docs/claims.md. Every assumption is an input: change one with --set "
                        "NAME=VALUE (list them with --inputs). Cost-model conventions: infercost cost --help.",
                        kWidth, "", ""));
   fmt::print("\n");

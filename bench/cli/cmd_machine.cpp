@@ -50,7 +50,7 @@ std::string joined(const std::vector<T>& items, std::string_view separator, Form
   return text;
 }
 
-// What OpenBLAS runs, and a warning when it runs a kernel older than this CPU allows (MACHINE.md:
+// What OpenBLAS runs, and a warning when it runs a kernel older than this CPU allows (docs/benchmarking.md:
 // Debian 12's OpenBLAS falls back to "Prescott" on CPUs it does not know, 4-6× slower sgemm).
 struct BlasCheck {
   std::string core;
@@ -123,7 +123,7 @@ void print_threading(const ThreadingContext& t) {
 }
 
 // A machine busier than it has cores shares them with other work while the probes run, which
-// lowers every ceiling (MACHINE.md: the development machine is shared).
+// lowers every ceiling (docs/benchmarking.md: the development machines are shared VMs).
 std::string busy_warning(const ThreadingContext& t, const Topology& topology) {
   if (t.load_average <= topology.cores) return "";
   return fmt::format("the load average ({:.1f}) exceeds the {} cores: other work shares them, so these "

@@ -13,9 +13,10 @@
 // cold by construction: its 64 experts are 2.2 GB in fp32 (1.1 GB in bf16) and each iteration's
 // token comes from a pool of random tokens that select different experts; the 2 shared experts
 // (69 MB fp32) are re-read every token after ~200 MB of other weights, beyond this machine's
-// effective last-level cache (MACHINE.md: DRAM speed from ~128 MB up). rmsnorm/rope/swiglu rotate
-// through copies of their [2048, 2048] data. The reference kernels (double sums, per-element
-// reads) are benched on the decode and element-wise cases only: a reference prefill takes minutes.
+// effective last-level cache (docs/benchmarking.md, "Cold caches": DRAM speed from ~128 MB up).
+// rmsnorm/rope/swiglu rotate through copies of their [2048, 2048] data. The reference kernels
+// (double sums, per-element reads) are benched on the decode and element-wise cases only: a
+// reference prefill takes minutes.
 #include <cstddef>
 #include <map>
 #include <memory>

@@ -105,7 +105,7 @@ void register_cases() {
   }
 }
 
-// Debian 12's OpenBLAS 0.3.21 does not recognise some recent CPUs (MACHINE.md: a Xeon of family 6
+// Debian 12's OpenBLAS 0.3.21 does not recognise some recent CPUs (docs/benchmarking.md: a Xeon of family 6
 // model 207) and falls back to its SSE3 "Prescott" kernels, 4-5x slower than it can be; it reads
 // OPENBLAS_CORETYPE only when the library loads. So, when it picked a generic core and the user
 // did not choose one, run this program again with the core matching the CPU's vector width,

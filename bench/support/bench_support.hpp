@@ -21,8 +21,8 @@
 namespace infercost::bench {
 
 // Memory-bound figures are taken cold: the data a case touches is rotated through copies totalling
-// at least this much, far beyond the last-level cache (MACHINE.md: reads reach DRAM speed only from
-// ≈ 128 MB up, and the L3 reported here is a shared host's 260 MB).
+// at least this much, far beyond the last-level cache (docs/benchmarking.md, "Cold caches": reads
+// reach DRAM speed only from ≈ 128 MB up, and the L3 a VM reports can be a shared host's 260 MB).
 inline constexpr std::size_t kColdBytes = std::size_t{1} << 30;
 
 // Sets OpenMP's thread count for one case (0: leave it) and restores it after.

@@ -1,4 +1,4 @@
-// The claims catalogue (../shared/CLAIMS.md): each published figure turned into a formula over the
+// The claims catalogue (docs/claims.md): each published figure turned into a formula over the
 // cost model and stated inputs, the value infercost computes, and a verdict.
 #pragma once
 
@@ -41,7 +41,7 @@ struct ClaimFigure {
 };
 
 struct Claim {
-  std::string id;  // stable, as in CLAIMS.md
+  std::string id;  // stable, as in docs/claims.md
   std::string claim;
   std::string source;
   std::string published;  // the published figure, as published
@@ -53,7 +53,7 @@ struct Claim {
   std::string finding;  // why the verdict: where and why infercost's figure and the published one part
 };
 
-// Every claim of CLAIMS.md, in its order, evaluated with the given inputs.
+// Every claim of docs/claims.md, in its order, evaluated with the given inputs.
 std::vector<Claim> evaluate_claims(const Assumptions& assumptions = default_assumptions());
 
 // Stable field names; inputs carry their values, units and sources.

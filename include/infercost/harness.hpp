@@ -1,6 +1,6 @@
 // `infercost run`: measures one layer of the classic design (GQA + dense SwiGLU) and of DeepSeek's
 // (MLA + DeepSeekMoE) at their real shape, and each attention variant and feed-forward on its own,
-// each case beside the cost model's prediction and this machine's roofline (DESIGN.md).
+// each case beside the cost model's prediction and this machine's roofline (docs/design.md).
 //
 // Every case is measured cold, as a layer of a deep model sees it: before every timed call the
 // caches are flushed by streaming through a buffer larger than the last-level cache, since in a

@@ -1,5 +1,5 @@
-// The two feed-forward layers (DESIGN.md): the dense SwiGLU FFN and DeepSeekMoE, with seeded
-// random weights, computed by the reference kernels of ops/moe.hpp.
+// The two feed-forward layers (docs/design.md, "Feed-forward"): the dense SwiGLU FFN and
+// DeepSeekMoE, with seeded random weights, computed by the reference kernels of ops/moe.hpp.
 #include <fmt/format.h>
 
 #include <string>

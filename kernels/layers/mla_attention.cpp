@@ -1,6 +1,7 @@
-// Multi-head latent attention (DeepSeek-V2 §2.1, DESIGN.md "MLA") in both forms. As in DeepSeek's
-// reference inference/model.py (attn_impl "naive" | "absorb"), one class behind a switch: the form
-// picks the cache layout and the attention path; the weights, named alike, are the same.
+// Multi-head latent attention (DeepSeek-V2 §2.1; docs/design.md, "Multi-head latent attention") in
+// both forms. As in DeepSeek's reference inference/model.py (attn_impl "naive" | "absorb"), one
+// class behind a switch: the form picks the cache layout and the attention path; the weights, named
+// alike, are the same.
 #include <algorithm>
 #include <cmath>
 #include <cstddef>

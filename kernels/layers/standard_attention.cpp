@@ -1,4 +1,4 @@
-// MHA / GQA / MQA attention (DESIGN.md, "Baseline attention"): one class for all three, which
+// MHA / GQA / MQA attention (docs/design.md, "Baseline attention"): one class for all three, which
 // differ only in n_kv_heads.
 #include <cmath>
 #include <span>

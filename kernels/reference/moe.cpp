@@ -1,4 +1,5 @@
-// Reference SwiGLU FFN, DeepSeek-V2/V3 routers and MoE combine: plain loops, the math of DESIGN.md.
+// Reference SwiGLU FFN, DeepSeek-V2/V3 routers and MoE combine: plain loops, the math of
+// docs/design.md, "Feed-forward".
 #include "infercost/ops/moe.hpp"
 
 #include <fmt/format.h>

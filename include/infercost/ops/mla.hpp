@@ -1,7 +1,8 @@
-// Multi-head latent attention in its absorbed form (DeepSeek-V2 §2.1, DESIGN.md "MLA"): the part of
-// an MLA layer that reads the latent cache. Head i scores its absorbed query q~_i = W_UK,iᵀ q_C,i
-// against the cached latent rows c_KV,j, adds its RoPE score against the shared k_R,j, and returns
-// o~_i = Σ_j p_ij c_KV,j. W_UK (folded into the query) and W_UV, W_O (applied to o~) stay in the layer.
+// Multi-head latent attention in its absorbed form (DeepSeek-V2 §2.1; docs/design.md, "Multi-head
+// latent attention"): the part of an MLA layer that reads the latent cache. Head i scores its
+// absorbed query q~_i = W_UK,iᵀ q_C,i against the cached latent rows c_KV,j, adds its RoPE score
+// against the shared k_R,j, and returns o~_i = Σ_j p_ij c_KV,j. W_UK (folded into the query) and
+// W_UV, W_O (applied to o~) stay in the layer.
 //
 // It is multi-query attention with one key/value head: key j = [c_KV,j | k_R,j], value j = c_KV,j,
 // so every head streams the same (kv_lora_rank + rope_dim) elements per cached token.

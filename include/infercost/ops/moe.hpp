@@ -1,4 +1,4 @@
-// The feed-forward operators (DESIGN.md, "DeepSeekMoE"): the SwiGLU FFN that is both the dense
+// The feed-forward operators (docs/design.md, "Feed-forward"): the SwiGLU FFN that is both the dense
 // baseline and every expert, the V2 (softmax) and V3 (sigmoid) routers, the MoE combine, and the
 // two FeedForward layers built from them.
 #pragma once
