@@ -34,6 +34,7 @@ ModelConfig dense_model(std::string name, int hidden, int layers, int heads, int
                         int vocab, int max_positions, double eps, double theta) {
   ModelConfig c;
   c.name = std::move(name);
+  c.family = "llama";
   c.hidden_size = hidden;
   c.num_layers = layers;
   c.vocab_size = vocab;
@@ -48,11 +49,12 @@ ModelConfig dense_model(std::string name, int hidden, int layers, int heads, int
 std::vector<ModelConfig> build_presets() {
   std::vector<ModelConfig> presets;
 
-  // deepseek-ai/DeepSeek-V3 config.json (copy: shared/configs/deepseek-v3.json). topk_method
+  // deepseek-ai/DeepSeek-V3 config.json (copy: tests/data/deepseek-v3.json). topk_method
   // "noaux_tc": sigmoid scores, selection bias, groups ranked by their two best experts.
   {
     ModelConfig c;
     c.name = "deepseek-v3";
+    c.family = "deepseek_v3";
     c.hidden_size = 7168;
     c.num_layers = 61;
     c.vocab_size = 129280;
@@ -67,11 +69,12 @@ std::vector<ModelConfig> build_presets() {
     c.first_k_dense_replace = 3;
     presets.push_back(c);
   }
-  // deepseek-ai/DeepSeek-V2 config.json (copy: shared/configs/deepseek-v2.json). topk_method
+  // deepseek-ai/DeepSeek-V2 config.json (copy: tests/data/deepseek-v2.json). topk_method
   // "group_limited_greedy": softmax scores, groups ranked by their best expert.
   {
     ModelConfig c;
     c.name = "deepseek-v2";
+    c.family = "deepseek_v2";
     c.hidden_size = 5120;
     c.num_layers = 60;
     c.vocab_size = 102400;
@@ -88,10 +91,11 @@ std::vector<ModelConfig> build_presets() {
   }
   // deepseek-ai/DeepSeek-V2-Lite config.json: no query compression (q_lora_rank null), 64 routed
   // experts, topk_method "greedy" (no group limit). The same fields appear in Megatron-Bridge's
-  // DeepSeek-V2-Lite recipe; no verbatim copy of the file was found (shared/configs/SOURCES.md).
+  // DeepSeek-V2-Lite recipe; no verbatim copy of the file was found (tests/data/SOURCES.md).
   {
     ModelConfig c;
     c.name = "deepseek-v2-lite";
+    c.family = "deepseek_v2";
     c.hidden_size = 2048;
     c.num_layers = 27;
     c.vocab_size = 102400;
@@ -110,20 +114,22 @@ std::vector<ModelConfig> build_presets() {
   // heads; the DeepSeek LLM paper (arXiv 2401.02954, Table 2) gives the same shape. The baseline
   // of DeepSeek-V2's "93.3% smaller KV cache".
   presets.push_back(dense_model("deepseek-llm-67b", 8192, 95, 64, 8, 22016, 102400, 4096, 1e-6, 10000));
-  // meta-llama/Meta-Llama-3.1-{8B,70B,405B} config.json (copies: shared/configs/llama-3.1-*.json).
+  // meta-llama/Meta-Llama-3.1-{8B,70B,405B} config.json (copies: tests/data/llama-3.1-*.json).
   presets.push_back(dense_model("llama-3.1-8b", 4096, 32, 32, 8, 14336, 128256, 131072, 1e-5, 500000));
   presets.push_back(dense_model("llama-3.1-70b", 8192, 80, 64, 8, 28672, 128256, 131072, 1e-5, 500000));
   presets.push_back(dense_model("llama-3.1-405b", 16384, 126, 128, 8, 53248, 128256, 131072, 1e-5, 500000));
-  // Qwen/Qwen2.5-72B config.json (copy: shared/configs/qwen2.5-72b.json); q, k, v carry a bias.
+  // Qwen/Qwen2.5-72B config.json (copy: tests/data/qwen2.5-72b.json); q, k, v carry a bias.
   {
     ModelConfig c = dense_model("qwen2.5-72b", 8192, 80, 64, 8, 29568, 152064, 131072, 1e-5, 1000000);
+    c.family = "qwen2";
     c.attention.qkv_bias = true;
     presets.push_back(c);
   }
-  // mistralai/Mixtral-8x7B-v0.1 config.json (copy: shared/configs/mixtral-8x7b.json): 8 experts
+  // mistralai/Mixtral-8x7B-v0.1 config.json (copy: tests/data/mixtral-8x7b.json): 8 experts
   // of width intermediate_size, top-2, softmax renormalised over the two, no shared expert.
   {
     ModelConfig c = dense_model("mixtral-8x7b", 4096, 32, 32, 8, 14336, 32000, 32768, 1e-5, 1000000);
+    c.family = "mixtral";
     c.moe = MoeConfig{.n_routed_experts = 8, .n_shared_experts = 0, .top_k = 2, .expert_intermediate_size = 14336,
                       .n_group = 1, .topk_group = 1, .router = RouterKind::softmax, .norm_topk_prob = true,
                       .routed_scaling_factor = 1.0};

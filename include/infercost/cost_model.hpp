@@ -63,6 +63,10 @@ inline constexpr std::array<Component, 9> kComponents = {Component::attention_pr
 std::string_view to_string(Component component);  // snake_case, stable: the JSON keys
 std::string_view label(Component component);      // for tables
 
+// The most tokens per sequence (context) and sequences per step (batch) the cost model takes, so
+// that L x B and every count stay exact in 64 bits; the largest batch a budget holds is capped too.
+inline constexpr std::int64_t kMaxCostTokens = std::int64_t{1} << 30;
+
 struct CostOptions {
   std::int64_t context = 4096;  // L: tokens in each sequence's cache at decode; prefill length
   std::int64_t batch = 1;       // B: sequences decoded together
@@ -160,7 +164,12 @@ struct CostReport {
   MemoryFit fit;
 };
 
+// Throws ConfigError for a model or options out of range, and for a model whose parameter count
+// exceeds 2^63 - 1 (possible at the validation limits), rather than report a wrapped figure.
 CostReport estimate_cost(const ModelConfig& model, const CostOptions& options = {});
+
+// What a reader should know about the inputs: a context above the model's max_position_embeddings.
+std::vector<std::string> cost_warnings(const CostReport& report);
 
 // The conventions every figure follows, one sentence each.
 const std::vector<std::string>& cost_conventions();
