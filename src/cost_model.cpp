@@ -19,8 +19,13 @@ bool is_mla(const ModelConfig& m) { return m.attention.kind == AttentionKind::ml
 
 // Parameter counts are exact 64-bit integers. At the validation limits (4096 layers of 16384
 // experts of width 2^18 at d = 2^18) they exceed 2^63: refuse such a model rather than wrap.
+// Thrown without the model's name, which estimate_cost adds.
+struct Unrepresentable : ConfigError {
+  using ConfigError::ConfigError;
+};
+
 [[noreturn]] void refuse_unrepresentable() {
-  throw ConfigError(fmt::format("the model has more than {} parameters, which infercost cannot count exactly; "
+  throw Unrepresentable(fmt::format("the model has more than {} parameters, which infercost cannot count exactly; "
                                 "reduce num_hidden_layers, the expert counts or the widths",
                                 std::numeric_limits<std::int64_t>::max()));
 }
@@ -325,9 +330,20 @@ Roofline roofline(double flops, double bytes, std::int64_t batch, double bandwid
   return r;
 }
 
+// The report of a validated model and options (estimate_cost names the model in its refusals).
+static CostReport estimate_model_cost(const ModelConfig& m, const CostOptions& o);
+
 CostReport estimate_cost(const ModelConfig& m, const CostOptions& o) {
   validate(m);
   validate(o);
+  try {
+    return estimate_model_cost(m, o);
+  } catch (const Unrepresentable& e) {
+    throw ConfigError(fmt::format("{}: {}", m.name, e.what()));
+  }
+}
+
+static CostReport estimate_model_cost(const ModelConfig& m, const CostOptions& o) {
   CostReport r;
   r.model = m;
   r.options = o;
