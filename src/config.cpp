@@ -294,8 +294,6 @@ const std::set<std::string, std::less<>>& harmless_shape_fields() {
       "ep_size",                   // DeepSeek: expert-parallel degree of a deployment, not the model
       "num_nextn_predict_layers",  // DeepSeek-V3: the multi-token-prediction module, outside the 671B
       "max_window_layers",         // Qwen: layers that would use the sliding window when it is on
-      "hidden_act",                // checked below: the FFN is SwiGLU with SiLU
-      "initializer_range",
   };
   return fields;
 }

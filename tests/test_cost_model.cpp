@@ -624,6 +624,11 @@ TEST(CostCommand, ReadAsLineAndFamilyRefusal) {
   EXPECT_NE(qwen.output.find("read as"), std::string::npos) << qwen.output;
   EXPECT_NE(qwen.output.find("qwen2_moe"), std::string::npos) << qwen.output;
   EXPECT_NE(qwen.output.find("1 gated shared of width 5632"), std::string::npos) << qwen.output;
+  const CommandResult compare = run_cli("cost --compare deepseek-v3,tiny,qwen2.5-72b");
+  ASSERT_EQ(compare.status, 0) << compare.output;
+  EXPECT_NE(compare.output.find("read as"), std::string::npos) << compare.output;
+  EXPECT_NE(compare.output.find("its fields"), std::string::npos) << compare.output;  // tiny names no family
+  EXPECT_NE(compare.output.find("deepseek_v3"), std::string::npos) << compare.output;
   expect_width_at_most(qwen.output, 100);
 
   std::ifstream in(kData / "deepseek-v3.json", std::ios::binary);

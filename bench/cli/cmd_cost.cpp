@@ -260,6 +260,10 @@ void print_comparison(const std::vector<CostReport>& reports) {
     fmt::print("{:>19}", fmt::format("{}{}", to_string(r.model.attention.kind),
                                      mla ? fmt::format(" {}", mla_form_name(o.mla_form)) : ""));
   }
+  // Which design each was read as: its family, or its fields when it names none.
+  fmt::print("\n{:<24}", "read as");
+  for (const CostReport& r : reports)
+    fmt::print("{:>19}", r.model.family.empty() ? "its fields" : r.model.family.substr(0, 18));
   fmt::print("\n{:<24}", "layers (dense+MoE)");
   for (const CostReport& r : reports)
     fmt::print("{:>19}", fmt::format("{}+{}", r.model.num_dense_layers(), r.model.num_moe_layers()));
