@@ -44,10 +44,10 @@ enum class Component {
   attention_projections,  // q, k, v, o (MLA: down/up projections, decoupled RoPE) and their biases
   attention_context,      // scores against the cached keys and the weighted sum of values
   router,
-  shared_experts,
+  shared_experts,  // Qwen2-MoE's: one of its own width, with its [d] sigmoid gate
   routed_experts,
   dense_ffn,
-  norms,  // every RMSNorm weight (MLA's latent norms included)
+  norms,  // every RMSNorm weight (MLA's latent norms and Qwen3's q/k norms included)
   embedding,
   lm_head,
 };
