@@ -45,7 +45,7 @@ struct AttentionConfig {
   bool operator==(const AttentionConfig&) const = default;
 };
 
-// Which MLA computation to run (DESIGN.md): both compute the same function from the same weights.
+// Which MLA computation to run (docs/design.md): both compute the same function from the same weights.
 enum class MlaForm {
   naive,     // decompress k_C, k_R, v per head into the cache; then ordinary attention
   absorbed,  // cache (c_KV, k_R) only; W_UK folded into the query, W_UV applied after
