@@ -585,8 +585,8 @@ void set_assumption(Assumptions& assumptions, std::string_view name, double valu
     throw ConfigError(fmt::format("claims: {} = {}: must be a finite number > 0", name, value));
   // Tokens and GPUs come whole, at least one; a fraction (an MFU) is at most one.
   const std::string& unit = it->second.unit;
-  if ((unit == "tokens" || unit == "GPUs") && value < 1)
-    throw ConfigError(fmt::format("claims: {} = {}: must be at least 1 ({})", name, value, unit));
+  if ((unit == "tokens" || unit == "GPUs") && (value < 1 || value != std::floor(value)))
+    throw ConfigError(fmt::format("claims: {} = {:g}: must be a whole number of {}, at least 1", name, value, unit));
   if (unit == "fraction" && value > 1)
     throw ConfigError(fmt::format("claims: {} = {}: must be a fraction in (0, 1]", name, value));
   it->second.value = value;

@@ -6,15 +6,41 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 namespace infercost {
 namespace {
 
 constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
-constexpr std::int64_t kMaxTokens = std::int64_t{1} << 30;
+constexpr std::int64_t kMaxTokens = kMaxCostTokens;
 
 bool is_mla(const ModelConfig& m) { return m.attention.kind == AttentionKind::mla; }
+
+// Parameter counts are exact 64-bit integers. At the validation limits (4096 layers of 16384
+// experts of width 2^18 at d = 2^18) they exceed 2^63: refuse such a model rather than wrap.
+// Thrown without the model's name, which estimate_cost adds.
+struct Unrepresentable : ConfigError {
+  using ConfigError::ConfigError;
+};
+
+[[noreturn]] void refuse_unrepresentable() {
+  throw Unrepresentable(fmt::format("the model has more than {} parameters, which infercost cannot count exactly; "
+                                "reduce num_hidden_layers, the expert counts or the widths",
+                                std::numeric_limits<std::int64_t>::max()));
+}
+
+std::int64_t checked_mul(std::int64_t a, std::int64_t b) {
+  std::int64_t out = 0;
+  if (__builtin_mul_overflow(a, b, &out)) refuse_unrepresentable();
+  return out;
+}
+
+std::int64_t checked_add(std::int64_t a, std::int64_t b) {
+  std::int64_t out = 0;
+  if (__builtin_add_overflow(a, b, &out)) refuse_unrepresentable();
+  return out;
+}
 
 // One attention layer's shape in the units the cost model needs.
 struct AttentionCounts {
@@ -49,6 +75,7 @@ AttentionCounts standard_counts(const AttentionConfig& a, std::int64_t d) {
   AttentionCounts c;
   c.weights = d * q + 2 * d * kv + q * d;
   c.biases = a.qkv_bias ? q + 2 * kv : 0;
+  c.norm_params = a.qk_norm ? 2 * std::int64_t{a.head_dim} : 0;  // Qwen3: one weight vector each for q, k
   c.flops_per_position = 2 * q + 2 * q;  // q·k and p·v for every query head (GQA shares k, v, not FLOPs)
   return c;
 }
@@ -69,8 +96,8 @@ ComponentCost dense_weights(std::int64_t params, std::int64_t flop_params, const
 
 ComponentCost scaled(ComponentCost c, std::int64_t n) {
   const auto k = static_cast<double>(n);
-  c.params_total *= n;
-  c.params_activated *= n;
+  c.params_total = checked_mul(c.params_total, n);
+  c.params_activated = checked_mul(c.params_activated, n);
   c.flops_prefill *= k;
   c.flops_decode *= k;
   c.weight_bytes *= k;
@@ -85,8 +112,11 @@ void add_moe(Breakdown& b, const ModelConfig& m, const CostOptions& o) {
   // V3's router also stores the auxiliary-loss-free bias b_i (no FLOPs worth counting).
   const std::int64_t router_bias = moe.router == RouterKind::sigmoid ? n_routed : 0;
   b[Component::router] = dense_weights(d * n_routed + router_bias, d * n_routed, o.weight);
-  b[Component::shared_experts] =
-      dense_weights(moe.n_shared_experts * expert, moe.n_shared_experts * expert, o.weight);
+  // Qwen2-MoE's shared expert has its own width and a gate: sigmoid(h . w), w of d weights, a
+  // one-row matrix product whose 2d FLOPs count like the router's.
+  const std::int64_t shared = moe.n_shared_experts * 3 * d * moe.shared_expert_width();
+  const std::int64_t gate = moe.shared_expert_gate ? d : 0;
+  b[Component::shared_experts] = dense_weights(shared + gate, shared + gate, o.weight);
 
   ComponentCost& routed = b[Component::routed_experts];
   routed.params_total = n_routed * expert;
@@ -142,7 +172,8 @@ MemoryFit memory_fit(const ModelConfig& m, const CostOptions& o, double weight_b
   // Capped well inside int64 for absurd budgets (the cast of a larger double is undefined).
   fit.max_cached_tokens =
       static_cast<std::int64_t>(std::min(std::floor(free_bytes / kv_bytes_per_token), 1e18));
-  fit.max_batch = fit.max_cached_tokens / o.context;
+  // The batch a report can name is bounded like --batch, however large the budget.
+  fit.max_batch = std::min(fit.max_cached_tokens / o.context, kMaxTokens);
   if (fit.max_batch == 0) return fit;
   CostOptions at_max = o;
   at_max.batch = fit.max_batch;
@@ -243,8 +274,8 @@ void validate(const CostOptions& o) {
 }
 
 ComponentCost& ComponentCost::operator+=(const ComponentCost& other) {
-  params_total += other.params_total;
-  params_activated += other.params_activated;
+  params_total = checked_add(params_total, other.params_total);
+  params_activated = checked_add(params_activated, other.params_activated);
   flops_prefill += other.flops_prefill;
   flops_decode += other.flops_decode;
   weight_bytes += other.weight_bytes;
@@ -299,9 +330,20 @@ Roofline roofline(double flops, double bytes, std::int64_t batch, double bandwid
   return r;
 }
 
+// The report of a validated model and options (estimate_cost names the model in its refusals).
+static CostReport estimate_model_cost(const ModelConfig& m, const CostOptions& o);
+
 CostReport estimate_cost(const ModelConfig& m, const CostOptions& o) {
   validate(m);
   validate(o);
+  try {
+    return estimate_model_cost(m, o);
+  } catch (const Unrepresentable& e) {
+    throw ConfigError(fmt::format("{}: {}", m.name, e.what()));
+  }
+}
+
+static CostReport estimate_model_cost(const ModelConfig& m, const CostOptions& o) {
   CostReport r;
   r.model = m;
   r.options = o;
@@ -312,8 +354,8 @@ CostReport estimate_cost(const ModelConfig& m, const CostOptions& o) {
   for (Component c : kComponents) {
     const bool embedding = c == Component::embedding || c == Component::lm_head;
     if (embedding && o.embeddings == EmbeddingCount::none) continue;
-    r.params_total += r.total[c].params_total;
-    r.params_activated += r.total[c].params_activated;
+    r.params_total = checked_add(r.params_total, r.total[c].params_total);
+    r.params_activated = checked_add(r.params_activated, r.total[c].params_activated);
   }
   const ComponentCost sum = r.total.total();
   r.weight_bytes = sum.weight_bytes;
@@ -340,6 +382,15 @@ CostReport estimate_cost(const ModelConfig& m, const CostOptions& o) {
   r.decode = decode_step(m, o, r.flops_decode_per_token, r.kv_bytes_per_token);
   r.fit = memory_fit(m, o, r.weight_bytes, r.flops_decode_per_token, r.kv_bytes_per_token);
   return r;
+}
+
+std::vector<std::string> cost_warnings(const CostReport& r) {
+  std::vector<std::string> warnings;
+  if (r.options.context > r.model.max_position_embeddings)
+    warnings.push_back(fmt::format("{}: context {} is above max_position_embeddings = {}: the model was not "
+                                   "trained for it, so the figures describe a use it does not support",
+                                   r.model.name, r.options.context, r.model.max_position_embeddings));
+  return warnings;
 }
 
 const std::vector<std::string>& cost_conventions() {

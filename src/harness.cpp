@@ -335,7 +335,10 @@ std::vector<Design> designs_from_models(std::string_view models, Suite suite) {
   if (names.size() > 2 || std::any_of(names.begin(), names.end(), [](const auto& n) { return n.empty(); }))
     throw ConfigError(fmt::format("model: '{}' is not one model or a pair \"classic,deepseek\"", text));
   std::vector<ModelConfig> configs;
-  for (const std::string& name : names) configs.push_back(resolve_model(name));
+  for (const std::string& name : names) {
+    configs.push_back(resolve_model(name));
+    require_runnable(configs.back());  // never measure a simpler model than the one named
+  }
   if (configs.size() == 1) return {{configs[0].name, configs[0], representative_layer(configs[0], false)}};
   // A pair's roles follow the architectures, not the order typed: "deepseek-v2,deepseek-llm-67b"
   // compares the same two designs as "deepseek-llm-67b,deepseek-v2".

@@ -34,6 +34,7 @@ ModelConfig dense_model(std::string name, int hidden, int layers, int heads, int
                         int vocab, int max_positions, double eps, double theta) {
   ModelConfig c;
   c.name = std::move(name);
+  c.family = "llama";
   c.hidden_size = hidden;
   c.num_layers = layers;
   c.vocab_size = vocab;
@@ -53,6 +54,7 @@ std::vector<ModelConfig> build_presets() {
   {
     ModelConfig c;
     c.name = "deepseek-v3";
+    c.family = "deepseek_v3";
     c.hidden_size = 7168;
     c.num_layers = 61;
     c.vocab_size = 129280;
@@ -72,6 +74,7 @@ std::vector<ModelConfig> build_presets() {
   {
     ModelConfig c;
     c.name = "deepseek-v2";
+    c.family = "deepseek_v2";
     c.hidden_size = 5120;
     c.num_layers = 60;
     c.vocab_size = 102400;
@@ -92,6 +95,7 @@ std::vector<ModelConfig> build_presets() {
   {
     ModelConfig c;
     c.name = "deepseek-v2-lite";
+    c.family = "deepseek_v2";
     c.hidden_size = 2048;
     c.num_layers = 27;
     c.vocab_size = 102400;
@@ -117,6 +121,7 @@ std::vector<ModelConfig> build_presets() {
   // Qwen/Qwen2.5-72B config.json (copy: tests/data/qwen2.5-72b.json); q, k, v carry a bias.
   {
     ModelConfig c = dense_model("qwen2.5-72b", 8192, 80, 64, 8, 29568, 152064, 131072, 1e-5, 1000000);
+    c.family = "qwen2";
     c.attention.qkv_bias = true;
     presets.push_back(c);
   }
@@ -124,6 +129,7 @@ std::vector<ModelConfig> build_presets() {
   // of width intermediate_size, top-2, softmax renormalised over the two, no shared expert.
   {
     ModelConfig c = dense_model("mixtral-8x7b", 4096, 32, 32, 8, 14336, 32000, 32768, 1e-5, 1000000);
+    c.family = "mixtral";
     c.moe = MoeConfig{.n_routed_experts = 8, .n_shared_experts = 0, .top_k = 2, .expert_intermediate_size = 14336,
                       .n_group = 1, .topk_group = 1, .router = RouterKind::softmax, .norm_topk_prob = true,
                       .routed_scaling_factor = 1.0};

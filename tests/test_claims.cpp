@@ -204,6 +204,15 @@ TEST(Claims, InputsAreValidated) {
   EXPECT_THROW(set_assumption(a, "throughput.context", 0.5), ConfigError);  // tokens come whole
   EXPECT_THROW(set_assumption(a, "throughput.gpus", 0.5), ConfigError);
   EXPECT_THROW(set_assumption(a, "training.mfu", 1.5), ConfigError);  // a fraction
+  // GPUs and tokens are whole numbers (before, 1.5 GPUs and a context of 2.5 were taken).
+  for (const char* name : {"inference.gpus", "inference.context"})
+    try {
+      set_assumption(a, name, std::string_view(name) == "inference.gpus" ? 1.5 : 2.5);
+      ADD_FAILURE() << name << " took a fraction";
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find("whole number"), std::string::npos) << e.what();
+    }
+  EXPECT_NO_THROW(set_assumption(a, "inference.gpus", 2));
   set_assumption(a, "gpu.watts", 350);
   EXPECT_DOUBLE_EQ(a.at("gpu.watts").value, 350);
 }
@@ -273,6 +282,8 @@ TEST(ClaimsCommand, TableFitsAndJsonFollowsSettings) {
   EXPECT_EQ(j["claims"][0]["verdict"], "contradicted");
 
   EXPECT_EQ(run_cli("claims --set bogus=1").status, 2);
+  EXPECT_EQ(run_cli("claims --set inference.gpus=1.5").status, 2);
+  EXPECT_EQ(run_cli("claims --set inference.context=2.5").status, 2);
   EXPECT_EQ(run_cli("claims --set gpu.watts=abc").status, 2);
   EXPECT_EQ(run_cli("claims --id no.such.claim").status, 2);
   EXPECT_EQ(run_cli("claims --bogus").status, 2);

@@ -4,6 +4,9 @@
 
 #include <array>
 #include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <cstdio>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -504,6 +507,140 @@ TEST(CostCommand, BadInputExitsTwoNamingTheField) {
     EXPECT_EQ(r.status, 2) << args << ": " << r.output;
     EXPECT_NE(r.output.find(field), std::string::npos) << args << ": " << r.output;
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The Qwen MoE families, against their hand-derived counts and the published figures.
+
+const std::filesystem::path kData = INFERCOST_TEST_DATA_DIR;
+
+// Qwen1.5-MoE-A2.7B: 24 layers of MHA (16 heads of 128 at d = 2048, q/k/v biases), 60 routed
+// experts of width 1408 (top-4), one shared expert of width 5632 behind a [d] sigmoid gate, a
+// router [60, d]; untied embeddings of 151936 x 2048. Qwen: "14.3B parameters in total and 2.7B
+// activated", 2.7B counting the whole embedding (2.0B without either embedding matrix).
+TEST(CostModelQwen, Qwen15MoeMatchesHandCountAndPublished) {
+  const ModelConfig m = load_model_config(kData / "qwen1.5-moe-a2.7b.json");
+  const double d = 2048, L = 24, V = 151936;
+  const double attention = 4 * d * d + 3 * d, expert = 3 * d * 1408, shared = 3 * d * 5632 + d, router = 60 * d;
+  const double norms = L * 2 * d + d;
+  const double layers_total = L * (attention + 60 * expert + shared + router);
+  const double layers_active = L * (attention + 4 * expert + shared + router);
+  CostOptions o;
+  o.embeddings = EmbeddingCount::all;
+  const CostReport r = estimate_cost(m, o);
+  EXPECT_DOUBLE_EQ(double(r.params_total), layers_total + norms + 2 * V * d);
+  EXPECT_DOUBLE_EQ(double(r.params_activated), layers_active + norms + 2 * V * d);
+  EXPECT_NEAR(r.params_total / 1e9, 14.3, 0.05);
+  EXPECT_NEAR(r.params_activated / 1e9, 2.7, 0.05);
+  o.embeddings = EmbeddingCount::none;
+  EXPECT_NEAR(estimate_cost(m, o).params_activated / 1e9, 2.0, 0.1);
+  // The old reading, a dense 1.86B model, is far off.
+  EXPECT_GT(r.params_total, 10e9);
+}
+
+// Qwen3-30B-A3B: 48 layers of GQA (32 query heads, 4 KV heads, head_dim 128 at d = 2048) with a
+// q and a k RMSNorm of 128 each, 128 experts of width 768 (top-8), no shared expert, untied
+// embeddings. Qwen: 30.5B total, 3.3B activated (the embedding counted whole).
+TEST(CostModelQwen, Qwen3MoeMatchesHandCountAndPublished) {
+  const ModelConfig m = load_model_config(kData / "qwen3-30b-a3b.json");
+  const double d = 2048, L = 48, V = 151936, q = 32 * 128, kv = 4 * 128;
+  const double attention = d * q + 2 * d * kv + q * d, expert = 3 * d * 768, router = 128 * d;
+  const double norms = L * (2 * d + 2 * 128) + d;
+  CostOptions o;
+  o.embeddings = EmbeddingCount::all;
+  const CostReport r = estimate_cost(m, o);
+  EXPECT_DOUBLE_EQ(double(r.params_total), L * (attention + 128 * expert + router) + norms + 2 * V * d);
+  EXPECT_DOUBLE_EQ(double(r.params_activated), L * (attention + 8 * expert + router) + norms + 2 * V * d);
+  EXPECT_NEAR(r.params_total / 1e9, 30.5, 0.05);
+  EXPECT_NEAR(r.params_activated / 1e9, 3.3, 0.1);
+  EXPECT_EQ(r.kv_elements_per_token_per_layer, 2 * 4 * 128);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Figures that cannot be represented, and bounds on what is reported.
+
+// Before: -4621819.1 T parameters (int64 wrapped).
+TEST(CostModelLimits, ParameterCountBeyondInt64IsRefused) {
+  ModelConfig m;
+  m.name = "limits";
+  m.hidden_size = 1 << 18;
+  m.num_layers = 1 << 12;
+  m.vocab_size = 10;
+  m.max_position_embeddings = 4096;
+  m.attention = AttentionConfig{.kind = AttentionKind::mha, .n_heads = 1, .n_kv_heads = 1, .head_dim = 2};
+  m.moe = MoeConfig{.n_routed_experts = 1, .n_shared_experts = 1 << 14, .top_k = 1,
+                    .expert_intermediate_size = 1 << 18};
+  ASSERT_NO_THROW(validate(m));
+  try {
+    estimate_cost(m);
+    ADD_FAILURE() << "a count above 2^63 was reported";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("limits: the model has more than 9223372036854775807 parameters"), std::string::npos) << e.what();
+  }
+  // One layer fewer in each factor of 2 fits, and is positive.
+  m.num_layers = 1 << 8;
+  EXPECT_GT(estimate_cost(m).params_total, 0);
+}
+
+// Before: a 1e300 GiB budget reported a batch of 2.4e14, above the batch limit of 2^30.
+TEST(CostModelLimits, HugeBudgetReportsAtMostTheBatchLimit) {
+  CostOptions o;
+  o.memory_budget_gib = 1e300;
+  const CostReport r = estimate_cost(*find_preset("tiny"), o);
+  EXPECT_EQ(r.fit.max_batch, kMaxCostTokens);
+  EXPECT_GT(r.fit.max_cached_tokens, kMaxCostTokens);
+}
+
+TEST(CostModelLimits, ContextAboveMaxPositionsWarns) {
+  const ModelConfig m = *find_preset("llama-3.1-8b");  // 131072 positions
+  CostOptions o;
+  o.context = 131072;
+  EXPECT_TRUE(cost_warnings(estimate_cost(m, o)).empty());
+  o.context = 131073;
+  const auto warnings = cost_warnings(estimate_cost(m, o));
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_NE(warnings[0].find("max_position_embeddings = 131072"), std::string::npos) << warnings[0];
+  const CommandResult r = run_cli("cost --model llama-3.1-8b --context 200000");
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("warning: llama-3.1-8b: context 200000 is above max_position_embeddings"),
+            std::string::npos)
+      << r.output;
+}
+
+TEST(CostCommand, WeightBitsOutOfRangeNamesTheOptionAndRange) {
+  for (const char* option : {"--weight-bits", "--kv-bits"}) {
+    const CommandResult r = run_cli(std::string("cost --model tiny ") + option + " 99");
+    EXPECT_EQ(r.status, 2) << r.output;
+    EXPECT_NE(r.output.find(std::string(option) + ": 99"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("(0, 64]"), std::string::npos) << r.output;
+  }
+}
+
+// The table says which design a config was read as; a config missing a field that defines its
+// family exits 2 naming it.
+TEST(CostCommand, ReadAsLineAndFamilyRefusal) {
+  const CommandResult qwen = run_cli("cost --model " + (kData / "qwen1.5-moe-a2.7b.json").string());
+  ASSERT_EQ(qwen.status, 0) << qwen.output;
+  EXPECT_NE(qwen.output.find("read as"), std::string::npos) << qwen.output;
+  EXPECT_NE(qwen.output.find("qwen2_moe"), std::string::npos) << qwen.output;
+  EXPECT_NE(qwen.output.find("1 gated shared of width 5632"), std::string::npos) << qwen.output;
+  const CommandResult compare = run_cli("cost --compare deepseek-v3,tiny,qwen2.5-72b");
+  ASSERT_EQ(compare.status, 0) << compare.output;
+  EXPECT_NE(compare.output.find("read as"), std::string::npos) << compare.output;
+  EXPECT_NE(compare.output.find("its fields"), std::string::npos) << compare.output;  // tiny names no family
+  EXPECT_NE(compare.output.find("deepseek_v3"), std::string::npos) << compare.output;
+  expect_width_at_most(qwen.output, 100);
+
+  std::ifstream in(kData / "deepseek-v3.json", std::ios::binary);
+  std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  const std::size_t at = text.find("\"kv_lora_rank\"");
+  text.erase(text.rfind('\n', at), text.find('\n', at) - text.rfind('\n', at));
+  const std::filesystem::path path = std::filesystem::temp_directory_path() / "infercost_v3_no_kv_lora.json";
+  std::ofstream(path, std::ios::binary) << text;
+  const CommandResult r = run_cli("cost --model " + path.string());
+  std::filesystem::remove(path);
+  EXPECT_EQ(r.status, 2) << r.output;
+  EXPECT_NE(r.output.find("kv_lora_rank"), std::string::npos) << r.output;
 }
 
 }  // namespace

@@ -52,7 +52,10 @@ Precision read_precision(std::string_view name, const std::optional<std::string>
                          const std::optional<std::string>& bits) {
   if (dtype && bits)
     throw ConfigError(fmt::format("{0}-bits: give --{0}-dtype or --{0}-bits, not both", name));
-  if (bits) return precision_from_bits(parse_number<double>(fmt::format("{}-bits", name), *bits));
+  if (bits) {
+    const std::string option = fmt::format("--{}-bits", name);
+    return precision_from_bits(parse_number<double>(option, *bits), option);
+  }
   return parse_precision(dtype.value_or("bf16"), fmt::format("{}-dtype", name));
 }
 
@@ -103,16 +106,18 @@ std::string attention_summary(const ModelConfig& m) {
   if (a.kind == AttentionKind::mla)
     return fmt::format("MLA {} heads, kv_lora {} + rope {}{}", a.n_heads, a.kv_lora_rank, a.qk_rope_head_dim,
                        a.q_lora_rank > 0 ? fmt::format(", q_lora {}", a.q_lora_rank) : "");
-  return fmt::format("{} {} heads, {} KV heads, d_h {}", to_string(a.kind), a.n_heads, a.n_kv_heads,
-                     a.head_dim);
+  return fmt::format("{} {} heads, {} KV heads, d_h {}{}{}", to_string(a.kind), a.n_heads, a.n_kv_heads,
+                     a.head_dim, a.qkv_bias ? ", q/k/v biases" : "", a.qk_norm ? ", q/k RMSNorm" : "");
 }
 
 std::string ffn_summary(const ModelConfig& m) {
   if (!m.moe) return fmt::format("dense SwiGLU {}", m.intermediate_size);
   const MoeConfig& e = *m.moe;
-  return fmt::format("{} dense + {} MoE layers ({} shared + top-{} of {} routed, width {})",
-                     m.num_dense_layers(), m.num_moe_layers(), e.n_shared_experts, e.top_k,
-                     e.n_routed_experts, e.expert_intermediate_size);
+  const std::string shared =
+      e.shared_expert_gate ? fmt::format("{} gated shared of width {}", e.n_shared_experts, e.shared_expert_width())
+                           : fmt::format("{} shared", e.n_shared_experts);
+  return fmt::format("{} dense + {} MoE layers ({} + top-{} of {} routed, width {})", m.num_dense_layers(),
+                     m.num_moe_layers(), shared, e.top_k, e.n_routed_experts, e.expert_intermediate_size);
 }
 
 std::string options_summary(const CostOptions& o) {
@@ -157,6 +162,7 @@ void print_report(const CostReport& r) {
   const CostOptions& o = r.options;
   fmt::print("{}: {} layers, d = {}, vocab {}{}\n", m.name, m.num_layers, m.hidden_size, m.vocab_size,
              m.tie_word_embeddings ? " (tied LM head)" : "");
+  print_line("  read as", design_summary(m));
   print_line("  attention",
              attention_summary(m) + (m.attention.kind == AttentionKind::mla
                                          ? fmt::format(" ({} form below)", mla_form_name(o.mla_form))
@@ -205,8 +211,9 @@ void print_report(const CostReport& r) {
                       o.memory_budget_gib, bytes(f.weight_bytes), f.max_cached_tokens, o.context);
   else
     fit = fmt::format(
-        "{:g} GiB holds weights {} + KV for {} tokens = batch {} at L = {}; decode at that batch: {}",
-        o.memory_budget_gib, bytes(f.weight_bytes), f.max_cached_tokens, f.max_batch, o.context,
+        "{:g} GiB holds weights {} + KV for {} tokens = batch {}{} at L = {}; decode at that batch: {}",
+        o.memory_budget_gib, bytes(f.weight_bytes), f.max_cached_tokens, f.max_batch,
+        f.max_batch == kMaxCostTokens ? " (the batch limit)" : "", o.context,
         decode_summary(f.decode, f.max_batch));
   print_line("memory budget", fit);
   fmt::print("Conventions: infercost cost --help. Bandwidth and FLOP rate are inputs, not measurements.\n");
@@ -253,6 +260,10 @@ void print_comparison(const std::vector<CostReport>& reports) {
     fmt::print("{:>19}", fmt::format("{}{}", to_string(r.model.attention.kind),
                                      mla ? fmt::format(" {}", mla_form_name(o.mla_form)) : ""));
   }
+  // Which design each was read as: its family, or its fields when it names none.
+  fmt::print("\n{:<24}", "read as");
+  for (const CostReport& r : reports)
+    fmt::print("{:>19}", r.model.family.empty() ? "its fields" : r.model.family.substr(0, 18));
   fmt::print("\n{:<24}", "layers (dense+MoE)");
   for (const CostReport& r : reports)
     fmt::print("{:>19}", fmt::format("{}+{}", r.model.num_dense_layers(), r.model.num_moe_layers()));
@@ -301,6 +312,8 @@ void run(const CostArgs& a, const CLI::App& cmd) {
   if (names.empty()) throw ConfigError("compare: no model names in '" + a.compare + "'");
   std::vector<CostReport> reports;
   for (const std::string& name : names) reports.push_back(estimate_cost(resolve_model(name), options));
+  for (const CostReport& r : reports)
+    for (const std::string& warning : cost_warnings(r)) fmt::print(stderr, "infercost: warning: {}\n", warning);
 
   if (a.json) {
     nlohmann::json out;

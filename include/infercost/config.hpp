@@ -32,6 +32,7 @@ struct AttentionConfig {
   int n_kv_heads = 0;
   int head_dim = 0;         // MHA/GQA/MQA: d_h
   bool qkv_bias = false;    // Qwen2 carries a bias on the q, k, v projections
+  bool qk_norm = false;     // Qwen3: an RMSNorm of width head_dim on every query and key head
   // MLA only.
   int q_lora_rank = 0;      // 0: no query compression (q = W_Q h), as in DeepSeek-V2-Lite
   int kv_lora_rank = 0;
@@ -68,8 +69,15 @@ struct MoeConfig {
   RouterKind router = RouterKind::softmax;
   bool norm_topk_prob = false;        // renormalise the selected gates to sum 1
   double routed_scaling_factor = 1.0;
+  // Qwen2-MoE: the shared expert has its own width (0: each shared expert is as wide as a routed
+  // one, as in DeepSeekMoE) and its output is scaled by sigmoid(h . w_gate), a [d] gate vector.
+  int shared_expert_intermediate_size = 0;
+  bool shared_expert_gate = false;
 
   int experts_per_group() const { return n_routed_experts / n_group; }
+  int shared_expert_width() const {
+    return shared_expert_intermediate_size > 0 ? shared_expert_intermediate_size : expert_intermediate_size;
+  }
 
   bool operator==(const MoeConfig&) const = default;
 };
@@ -78,6 +86,9 @@ struct MoeConfig {
 // intermediate_size; the others use the MoE when there is one.
 struct ModelConfig {
   std::string name;
+  // The family the config.json names (its model_type, or the one its architectures imply); empty
+  // when it names none and was read by the fields it has.
+  std::string family;
   int hidden_size = 0;
   int num_layers = 0;
   int vocab_size = 0;
@@ -102,10 +113,24 @@ void validate(const AttentionConfig& attention);
 void validate(const MoeConfig& moe);
 void validate(const ModelConfig& model);
 
-// Parses the text of a HuggingFace config.json (field names as in the public files; unknown fields
-// ignored). `source` names the file in error messages. The result is validated.
+// Parses the text of a HuggingFace config.json (field names as in the public files). A config that
+// names a family infercost knows (known_families()) must carry the fields that define that family's
+// shape; one that names no family is read by the fields it has; one of an unknown family is read
+// that way only when every field that shapes the model is understood. A field about experts, heads,
+// ranks, widths or layers that infercost does not read is refused, never ignored; other unknown
+// fields (token ids, dtypes, dropout) are ignored. `source` names the file in error messages. The
+// result is validated.
 ModelConfig parse_model_config(std::string_view json_text, const std::string& source = "config");
 ModelConfig load_model_config(const std::filesystem::path& path);
+
+// The model_type values infercost reads (llama, qwen2, deepseek_v3, qwen2_moe, ...).
+std::vector<std::string> known_families();
+// One line naming the design a config was read as, e.g. "deepseek_v3: MLA attention, DeepSeekMoE
+// (shared + routed experts)", or "no model_type: read by its fields as ...".
+std::string design_summary(const ModelConfig& model);
+// Throws ConfigError when `infercost run`'s layers cannot compute this model as it is (a gated
+// shared expert of its own width, Qwen3's q/k norms), so that run never measures another model.
+void require_runnable(const ModelConfig& model);
 
 // Built-in presets, each copied from the model's public config.json (sources in presets.cpp).
 std::vector<std::string> preset_names();

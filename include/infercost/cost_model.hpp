@@ -44,10 +44,10 @@ enum class Component {
   attention_projections,  // q, k, v, o (MLA: down/up projections, decoupled RoPE) and their biases
   attention_context,      // scores against the cached keys and the weighted sum of values
   router,
-  shared_experts,
+  shared_experts,  // Qwen2-MoE's: one of its own width, with its [d] sigmoid gate
   routed_experts,
   dense_ffn,
-  norms,  // every RMSNorm weight (MLA's latent norms included)
+  norms,  // every RMSNorm weight (MLA's latent norms and Qwen3's q/k norms included)
   embedding,
   lm_head,
 };
@@ -62,6 +62,10 @@ inline constexpr std::array<Component, 9> kComponents = {Component::attention_pr
                                                          Component::lm_head};
 std::string_view to_string(Component component);  // snake_case, stable: the JSON keys
 std::string_view label(Component component);      // for tables
+
+// The most tokens per sequence (context) and sequences per step (batch) the cost model takes, so
+// that L x B and every count stay exact in 64 bits; the largest batch a budget holds is capped too.
+inline constexpr std::int64_t kMaxCostTokens = std::int64_t{1} << 30;
 
 struct CostOptions {
   std::int64_t context = 4096;  // L: tokens in each sequence's cache at decode; prefill length
@@ -160,7 +164,12 @@ struct CostReport {
   MemoryFit fit;
 };
 
+// Throws ConfigError for a model or options out of range, and for a model whose parameter count
+// exceeds 2^63 - 1 (possible at the validation limits), rather than report a wrapped figure.
 CostReport estimate_cost(const ModelConfig& model, const CostOptions& options = {});
+
+// What a reader should know about the inputs: a context above the model's max_position_embeddings.
+std::vector<std::string> cost_warnings(const CostReport& report);
 
 // The conventions every figure follows, one sentence each.
 const std::vector<std::string>& cost_conventions();
