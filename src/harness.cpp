@@ -845,8 +845,11 @@ std::string checked_implementations(const RunConfig& config) {
   std::string note;
   try {
     write_results_atomically(record, out);
-  } catch (const std::exception& e) {
-    note = fmt::format("; {} could not be updated either ({})", out.string(), e.what());
+  } catch (const std::exception&) {
+    // A full disk: the last complete file stays, with its status changed in place.
+    note = mark_results_failed_in_place(out)
+               ? fmt::format("; {} keeps the cases written before, its status changed to \"failed\"", out.string())
+               : fmt::format("; {} could not be updated", out.string());
   }
   throw std::runtime_error(why + note);
 }

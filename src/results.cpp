@@ -13,6 +13,7 @@
 #include <cstring>
 #include <ctime>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 #include <stdexcept>
 #include <system_error>
@@ -242,6 +243,23 @@ void write_results_atomically(const RunRecord& record, const std::filesystem::pa
     throw std::runtime_error(
         fmt::format("cannot rename {} to {}: {}", temporary.string(), target.string(), errno_text(error)));
   }
+}
+
+bool mark_results_failed_in_place(const std::filesystem::path& path) {
+  const std::filesystem::path target = resolve_results_path(path);
+  std::ifstream in(target, std::ios::binary);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // The run's own status: to_json(RunRecord).dump(2) puts it at two spaces of indentation.
+  constexpr std::string_view running = "\n  \"status\": \"running\",";
+  constexpr std::string_view failed = "\n  \"status\": \"failed\" ,";  // the same length
+  static_assert(running.size() == failed.size());
+  const std::size_t at = text.find(running);
+  if (at == std::string::npos) return false;
+  const int fd = ::open(target.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  const bool written = ::pwrite(fd, failed.data(), failed.size(), static_cast<off_t>(at)) ==
+                       static_cast<ssize_t>(failed.size());
+  return ::close(fd) == 0 && written;
 }
 
 int remove_stale_temporaries(const std::filesystem::path& path) {

@@ -72,6 +72,11 @@ std::filesystem::path resolve_results_path(const std::filesystem::path& path);
 // if any, is left as it was.
 void write_results_atomically(const RunRecord& record, const std::filesystem::path& path);
 
+// When even a new file cannot be written (a full disk), turns the `"status": "running"` of the
+// results file at `path` into `"status": "failed"` in place, overwriting those bytes only (no new
+// disk block is needed, and the file stays valid JSON). Returns whether it did.
+bool mark_results_failed_in_place(const std::filesystem::path& path);
+
 // Removes the temporary files ".<name>.<pid>.tmp" that write_results_atomically left beside `path`
 // for processes no longer running (killed with SIGKILL while writing). Returns how many.
 int remove_stale_temporaries(const std::filesystem::path& path);
