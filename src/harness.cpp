@@ -801,7 +801,8 @@ json config_json(const RunConfig& config, const RunPlan& plan, const Grid& g) {
       {"seed", config.seed},
       {"budget_bytes", plan.budget_bytes},
       {"budget_fraction", config.budget_bytes > 0 ? json(nullptr) : json(config.budget_fraction)},
-      {"budget_of", config.budget_bytes > 0 ? "given (--budget-gib)" : "available memory at the start (" + plan.available_of + ")"},
+      {"budget_of", config.budget_bytes > 0 ? "given (--budget-gib)"
+                                            : fmt::format("available memory at the start ({})", plan.available_of)},
       {"available_memory_bytes", plan.available_bytes},
       {"available_memory_of", plan.available_of},
       {"planned_peak_bytes", plan.total_bytes()},
@@ -823,9 +824,6 @@ json summarize(const RunRecord& record, const RunConfig& config);
 
 }  // namespace
 
-namespace {
-
-// The kernels INFERCOST_IMPL forces, checked before anything else: an unknown name is a usage error.
 std::string checked_implementations(const RunConfig& config) {
   try {
     return selected_implementations(config.weight_dtype, config.kv_dtype);
@@ -835,6 +833,8 @@ std::string checked_implementations(const RunConfig& config) {
     throw ConfigError(fmt::format("INFERCOST_IMPL: {}", e.what()));
   }
 }
+
+namespace {
 
 // The record says the run failed and why, in the file too when it can still be written; then
 // std::runtime_error says the same to the caller.

@@ -75,7 +75,8 @@ std::string one_of(const json& j, const char* name, const char* where, std::init
 
 CaseRecord case_from_json(const json& j) {
   constexpr const char* where = "case";
-  if (!j.is_object()) throw std::runtime_error(fmt::format("results: a case is a {}, expected an object", j.type_name()));
+  if (!j.is_object())
+    throw std::runtime_error(fmt::format("results: a case is a {}, expected an object", j.type_name()));
   CaseRecord c;
   c.id = field<std::string>(j, "id", where);
   c.kind = field<std::string>(j, "kind", where);

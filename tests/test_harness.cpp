@@ -336,6 +336,7 @@ TEST(RunCommand, AnUnknownForcedKernelIsRefusedBeforeAnythingIsWritten) {
   EXPECT_EQ(r.status, 2) << r.output;
   EXPECT_NE(r.output.find("INFERCOST_IMPL"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("nosuch"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("infercost run:"), std::string::npos) << "planned before checking: " << r.output;
   EXPECT_FALSE(fs::exists(path));
 }
 

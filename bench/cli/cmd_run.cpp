@@ -71,6 +71,7 @@ void print_progress(const std::string& line) {
 
 void run(const RunArgs& args, const std::vector<std::string>& command_line) {
   const RunConfig config = to_config(args, command_line);
+  checked_implementations(config);  // INFERCOST_IMPL, before anything else
   // Where the results go, checked before anything is planned or measured: a directory or a device
   // is refused (exit 2) rather than replaced.
   const std::filesystem::path out = args.out.empty()
@@ -133,11 +134,14 @@ void add_run_command(CLI::App& app, std::vector<std::string> command_line) {
                   "\"classic,deepseek\" (presets or config.json paths) or one model; default small-gqa,small-mla "
                   "(quick: tiny-gqa,tiny)");
   cmd->add_option("--threads", args->threads, "OpenMP threads, pinned one per core (0: OpenMP's default)");
-  cmd->add_option("--out", args->out, "results JSON, a regular file or a new path (default results/runs/<UTC time>-<suite>-<pid>.json)");
+  cmd->add_option("--out", args->out,
+                  "results JSON: a regular file (replaced) or a new path; default "
+                  "results/runs/<UTC time>-<suite>-<pid>.json");
   cmd->add_option("--weight-dtype", args->weight_dtype, "fp32 or bf16")->capture_default_str();
   cmd->add_option("--kv-dtype", args->kv_dtype, "fp32, bf16 or fp8")->capture_default_str();
   cmd->add_option("--budget-fraction", args->budget_fraction,
-                  "max-throughput memory budget as a fraction of MemAvailable")
+                  "max-throughput memory budget as a fraction of the memory available (the least of MemAvailable, "
+                  "the cgroup's limit and ulimit -v)")
       ->capture_default_str();
   cmd->add_option("--budget-gib", args->budget_gib, "max-throughput memory budget in GiB (instead of the fraction)");
   cmd->add_option("--context", args->contexts, "decode depths L, replacing the suite's (comma-separated)")

@@ -48,8 +48,8 @@ std::string subcommand_names(const CLI::App& app) {
 int run_program(int argc, char** argv) {
   CLI::App app{"infercost: the cost of a transformer layer on this CPU, classic design beside DeepSeek's"};
   app.require_subcommand(1);
-  app.set_version_flag("--version",
-                       fmt::format("infercost {} (commit {})", INFERCOST_VERSION, infercost::build_context().git_commit));
+  const std::string commit = infercost::build_context().git_commit;
+  app.set_version_flag("--version", fmt::format("infercost {} (commit {})", INFERCOST_VERSION, commit));
   infercost::cli::add_cost_command(app);
   infercost::cli::add_claims_command(app);
   infercost::cli::add_run_command(app, {argv, argv + argc});

@@ -81,6 +81,10 @@ struct RunPlan {
   double total_bytes() const { return std::max(ceilings_bytes, measuring_bytes()); }
 };
 
+// The kernels the run will use ("gemm=avx2 ..."), with those INFERCOST_IMPL forces; throws
+// ConfigError when it names an unknown operator or kernel, or one this CPU or dtype cannot run.
+std::string checked_implementations(const RunConfig& config);
+
 // Plans the run; throws ConfigError naming the figures when its memory would not fit in what the
 // machine has available. Allocates nothing.
 RunPlan plan_run(const RunConfig& config);
