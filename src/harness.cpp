@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cmath>
 #include <csignal>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <optional>
@@ -58,6 +59,8 @@ struct Grid {
 
 constexpr std::size_t kMiB = std::size_t{1} << 20;
 constexpr std::size_t kGiB = std::size_t{1} << 30;
+constexpr std::int64_t kMaxContext = std::int64_t{1} << 30;  // tokens
+constexpr std::int64_t kMaxBatch = std::int64_t{1} << 20;    // sequences
 
 std::vector<Point> cross(const std::vector<std::int64_t>& contexts, const std::vector<std::int64_t>& batches) {
   std::vector<Point> points;
@@ -305,7 +308,7 @@ std::pair<double, double> case_bytes(const PlannedCase& c, const UnitSpec& u, co
   const bool prefill = c.kind.ends_with("prefill");
   const bool ffn_decode = c.kind == "ffn_decode";
   const double sequences = prefill ? 1 : static_cast<double>(c.batch);
-  const double capacity = prefill ? static_cast<double>(c.context) : static_cast<double>(c.context + 1);
+  const double capacity = static_cast<double>(c.context) + (prefill ? 0 : 1);
   const double kv = ffn_decode ? 0 : cost.kv_bytes_per_token_per_layer * capacity * sequences;
   const ModelConfig& m = u.model;
   double width = m.intermediate_size;
@@ -352,17 +355,24 @@ RunPlan plan_run(const RunConfig& config) {
   if (!(config.budget_fraction > 0 && config.budget_fraction <= 1))
     throw ConfigError(fmt::format("budget-fraction: {} is not in (0, 1]", config.budget_fraction));
   if (config.budget_bytes < 0) throw ConfigError("budget-gib: must be positive");
+  // Bounded so that every size computed from them (context + 1 rows, B x L x bytes) stays far
+  // from overflow; the memory check refuses most of this range anyway.
   for (std::int64_t v : config.contexts)
-    if (v < 1) throw ConfigError(fmt::format("context: {} is not a positive number of tokens", v));
+    if (v < 1 || v > kMaxContext)
+      throw ConfigError(fmt::format("context: {} is not a number of tokens in [1, {}]", v, kMaxContext));
   for (std::int64_t v : config.batches)
-    if (v < 1) throw ConfigError(fmt::format("batch: {} is not a positive number of sequences", v));
+    if (v < 1 || v > kMaxBatch)
+      throw ConfigError(fmt::format("batch: {} is not a number of sequences in [1, {}]", v, kMaxBatch));
   const Grid g = effective_grid(config);
   const std::vector<UnitSpec> units = unit_specs(config);
 
   RunPlan plan;
-  plan.available_bytes = static_cast<double>(available_memory_bytes());
+  const AvailableMemory available = available_memory();
+  plan.available_bytes = static_cast<double>(available.bytes);
+  plan.available_of = available.limited_by;
   plan.budget_bytes = config.budget_bytes > 0 ? config.budget_bytes : config.budget_fraction * plan.available_bytes;
   plan.eviction_bytes = static_cast<double>(g.eviction_bytes);
+  plan.ceilings_bytes = static_cast<double>(ceilings_array_bytes(g.ceilings_array_bytes));
   for (const UnitSpec& u : units) plan.weight_bytes += unit_weight_bytes(u, config);
 
   const auto add = [&](const std::string& kind, const std::string& design, std::int64_t context, std::int64_t batch) {
@@ -395,12 +405,13 @@ RunPlan plan_run(const RunConfig& config) {
   }
   if (plan.total_bytes() > plan.available_bytes)
     throw ConfigError(fmt::format(
-        "this run needs {:.2f} GiB (weights {:.2f} GiB + largest case's KV cache {:.2f} GiB + cache-eviction "
-        "buffer {:.2f} GiB + activations about {:.2f} GiB), more than the {:.2f} GiB this machine has "
-        "available (MemAvailable); nothing was allocated. Use smaller --context / --batch / --budget-gib, "
-        "or another --model",
-        plan.total_bytes() / kGiB, plan.weight_bytes / kGiB, plan.largest_case_bytes / kGiB, plan.eviction_bytes / kGiB,
-        plan.activation_bytes / kGiB, plan.available_bytes / kGiB));
+        "this run needs {:.3f} GiB at its peak (the larger of the ceiling measurement's array {:.3f} GiB and "
+        "weights {:.3f} GiB + largest case's KV cache {:.3f} GiB + cache-eviction buffer {:.3f} GiB + "
+        "activations about {:.3f} GiB), more than the {:.3f} GiB this process has available ({}); nothing "
+        "was allocated. Use smaller --context / --batch / --budget-gib, another --model, or give it more memory",
+        plan.total_bytes() / kGiB, plan.ceilings_bytes / kGiB, plan.weight_bytes / kGiB,
+        plan.largest_case_bytes / kGiB, plan.eviction_bytes / kGiB, plan.activation_bytes / kGiB,
+        plan.available_bytes / kGiB, plan.available_of));
   return plan;
 }
 
@@ -412,17 +423,25 @@ std::atomic<bool>& stop_requested() {
   return flag;
 }
 
+std::atomic<int>& stop_signal() {
+  static std::atomic<int> signal{0};
+  return signal;
+}
+
 namespace {
-void on_sigint(int) { stop_requested().store(true); }
+void on_stop_signal(int signal) {
+  stop_signal().store(signal);
+  stop_requested().store(true);
+}
 }  // namespace
 
 void install_interrupt_handler() {
   struct sigaction action {};
-  action.sa_handler = on_sigint;
+  action.sa_handler = on_stop_signal;
   sigemptyset(&action.sa_mask);
-  // A second Ctrl-C gets the default action: the user insists, the process ends at once.
+  // A second signal gets the default action: the user insists, the process ends at once.
   action.sa_flags = SA_RESETHAND;
-  sigaction(SIGINT, &action, nullptr);
+  for (const int signal : {SIGINT, SIGTERM}) sigaction(signal, &action, nullptr);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -735,7 +754,7 @@ std::string clock_text(double seconds) {
   return fmt::format("{}:{:02d}", s / 60, s % 60);
 }
 
-CaseRecord run_case(const PlannedCase& c, RunState& s, double budget) {
+CaseRecord run_case(const PlannedCase& c, RunState& s, double budget, const RunHooks& hooks) {
   CaseRecord r;
   r.id = c.id;
   r.kind = c.kind;
@@ -753,6 +772,7 @@ CaseRecord run_case(const PlannedCase& c, RunState& s, double budget) {
   r.params["model"] = u.model.name;
   r.params["layer"] = u.layer;
   try {
+    if (hooks.before_case) hooks.before_case(c);
     if (c.kind == "max_throughput")
       run_max_throughput(r, u, s, budget);
     else if (c.kind.ends_with("prefill"))
@@ -784,9 +804,12 @@ json config_json(const RunConfig& config, const RunPlan& plan, const Grid& g) {
       {"seed", config.seed},
       {"budget_bytes", plan.budget_bytes},
       {"budget_fraction", config.budget_bytes > 0 ? json(nullptr) : json(config.budget_fraction)},
-      {"budget_of", config.budget_bytes > 0 ? "given (--budget-gib)" : "MemAvailable at the start"},
+      {"budget_of", config.budget_bytes > 0 ? "given (--budget-gib)"
+                                            : fmt::format("available memory at the start ({})", plan.available_of)},
       {"available_memory_bytes", plan.available_bytes},
+      {"available_memory_of", plan.available_of},
       {"planned_peak_bytes", plan.total_bytes()},
+      {"ceilings_array_bytes", plan.ceilings_bytes},
       {"eviction_bytes", g.eviction_bytes},
       {"repetitions",
        {{"warmup", 1}, {"min", g.min_repetitions}, {"max", g.max_repetitions}, {"target_seconds", g.target_seconds}}},
@@ -804,46 +827,92 @@ json summarize(const RunRecord& record, const RunConfig& config);
 
 }  // namespace
 
+std::string checked_implementations(const RunConfig& config) {
+  try {
+    return selected_implementations(config.weight_dtype, config.kv_dtype);
+  } catch (const std::invalid_argument& e) {
+    throw ConfigError(e.what());
+  } catch (const std::runtime_error& e) {  // a forced kernel this CPU or dtype cannot run
+    throw ConfigError(fmt::format("INFERCOST_IMPL: {}", e.what()));
+  }
+}
+
+namespace {
+
+// The record says the run failed and why, in the file too when it can still be written; then
+// std::runtime_error says the same to the caller.
+[[noreturn]] void fail_run(RunRecord& record, const std::filesystem::path& out, const std::string& why) {
+  record.status = "failed";
+  record.error = why;
+  record.finished_at = utc_timestamp();
+  std::string note;
+  try {
+    write_results_atomically(record, out);
+  } catch (const std::exception&) {
+    // A full disk: the last complete file stays, with its status changed in place.
+    note = mark_results_failed_in_place(out)
+               ? fmt::format("; {} keeps the cases written before, its status changed to \"failed\"", out.string())
+               : fmt::format("; {} could not be updated", out.string());
+  }
+  throw std::runtime_error(why + note);
+}
+
+}  // namespace
+
 RunRecord run_and_record(const RunConfig& config, const std::filesystem::path& out, const RunHooks& hooks) {
+  const std::string implementation = checked_implementations(config);
+  resolve_results_path(out);              // a directory or a device is refused before measuring
   const RunPlan plan = plan_run(config);  // refuses, before allocating, a run that does not fit
   const Grid grid = effective_grid(config);
   const auto start = Clock::now();
+  remove_stale_temporaries(out);  // those of a run killed while writing
 
   RunRecord record;
   record.command_line = config.command_line;
   record.started_at = utc_timestamp();
   record.git_commit = build_context().git_commit;
 
-  const int threads = config.threads > 0 ? config.threads : omp_get_max_threads();
-  omp_set_num_threads(threads);
+  const ThreadChoice threads = choose_threads(config.threads);
+  omp_set_num_threads(threads.threads);
   std::string pinning = "one thread per core (hwloc)";
   try {
-    pin_threads(threads);
+    pin_threads(threads.threads);
   } catch (const std::exception& e) {  // a container may refuse binding: measure unpinned, and say so
     pinning = fmt::format("not pinned: {}", e.what());
   }
-  const Ceilings ceilings = measure_ceilings(threads, grid.ceilings_seconds, grid.ceilings_array_bytes);
-  record.machine = machine_json(ceilings);
-  record.config = config_json(config, plan, grid);
-  record.config["threads_used"] = threads;
-  record.config["pinning"] = pinning;
-  write_results_atomically(record, out);
-
-  RunState state{config,
-                 grid,
-                 build_units(config),
-                 Evictor(grid.eviction_bytes),
-                 ceilings,
-                 selected_implementations(config.weight_dtype, config.kv_dtype),
-                 "",
-                 {}};
-  state.regime =
-      fmt::format("cold: {} MiB streamed through the CPU caches before every timed call", state.evict.bytes() / kMiB);
+  std::optional<RunState> state;
+  std::string stage = "measuring the machine's ceilings";
+  try {
+    const Ceilings ceilings = measure_ceilings(threads.threads, grid.ceilings_seconds, grid.ceilings_array_bytes);
+    record.machine = machine_json(ceilings);
+    record.config = config_json(config, plan, grid);
+    record.config["threads_requested"] = threads.requested;
+    record.config["threads_used"] = threads.threads;
+    if (!threads.warning.empty()) record.config["threads_warning"] = threads.warning;
+    record.config["pinning"] = pinning;
+    write_results_atomically(record, out);
+    stage = "building the layers and the cache-eviction buffer";
+    state.emplace(config, grid, build_units(config), Evictor(grid.eviction_bytes), ceilings, implementation, "",
+                  std::map<std::string, std::pair<double, double>>{});
+  } catch (const std::bad_alloc&) {
+    fail_run(record, out,
+             fmt::format("out of memory while {} (planned {:.3f} GiB of {:.3f} GiB available, {})", stage,
+                         plan.total_bytes() / kGiB, plan.available_bytes / kGiB, plan.available_of));
+  }
+  state->regime =
+      fmt::format("cold: {} MiB streamed through the CPU caches before every timed call", state->evict.bytes() / kMiB);
   json built = json::object();
-  for (const auto& [name, bytes] : state.units.allocated) built[name] = bytes;
+  for (const auto& [name, bytes] : state->units.allocated) built[name] = bytes;
   record.config["weights_allocated_bytes"] = built;
   record.config["setup_seconds"] = seconds_since(start);
 
+  const auto save = [&] {
+    try {
+      write_results_atomically(record, out);
+    } catch (const std::runtime_error& e) {
+      fail_run(record, out, e.what());
+    }
+  };
   const std::size_t n = plan.cases.size();
   for (std::size_t i = 0; i < n; ++i) {
     if (stop_requested().load()) break;
@@ -854,20 +923,30 @@ RunRecord run_and_record(const RunConfig& config, const std::filesystem::path& o
                                     describe(plan.cases[i]), clock_text(elapsed), left));
     }
     try {
-      record.cases.push_back(run_case(plan.cases[i], state, plan.budget_bytes));
+      record.cases.push_back(run_case(plan.cases[i], *state, plan.budget_bytes, hooks));
     } catch (const Interrupted&) {
       break;
     }
     record.summary = summarize(record, config);
-    write_results_atomically(record, out);
+    save();
     if (hooks.on_case_done) hooks.on_case_done(record.cases.back(), i, n);
   }
   record.status = record.cases.size() == n ? "complete" : "interrupted";
+  if (const int signal = stop_signal().load(); record.status == "interrupted" && signal != 0)
+    record.error = fmt::format("stopped by SIG{} after {} of {} cases", sigabbrev_np(signal), record.cases.size(), n);
   record.finished_at = utc_timestamp();
   record.summary = summarize(record, config);
   record.summary["elapsed_seconds"] = seconds_since(start);
-  write_results_atomically(record, out);
+  save();
   return record;
+}
+
+int run_exit_status(const RunRecord& record) {
+  if (record.status == "interrupted") return 128 + (stop_signal().load() != 0 ? stop_signal().load() : SIGINT);
+  if (record.status != "complete") return 1;
+  for (const CaseRecord& c : record.cases)
+    if (c.status == "failed") return 1;
+  return 0;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -923,8 +1002,9 @@ json summarize(const RunRecord& record, const RunConfig& config) {
                        {"peak_rss_bytes", peak_rss_bytes()},
                        {"planned_peak_bytes", record.config.value("planned_peak_bytes", 0.0)},
                        {"note",
-                        "planned: the cost model's weights and largest KV cache, the eviction buffer and an "
-                        "estimate of activations, checked against MemAvailable before allocating"}};
+                        "planned: the larger of the ceiling measurement's array and the cost model's weights and "
+                        "largest KV cache, the eviction buffer and an estimate of activations, checked before "
+                        "allocating against the least of MemAvailable, the cgroup's memory limit and ulimit -v"}};
   summary["budget"] = {{"bytes", record.config.value("budget_bytes", 0.0)},
                        {"rule",
                         "max throughput: the largest batch B (capped) at context L whose KV cache over all "

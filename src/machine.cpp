@@ -267,7 +267,8 @@ double median_bandwidth(double bytes, double seconds, Pass pass) {
 std::size_t default_array_bytes() {
   if (quick_mode()) return std::size_t{256} << 20;
   const std::size_t wanted = std::max(std::size_t{1} << 30, 8 * last_level_cache_bytes());
-  return std::min(wanted, available_memory_bytes() / 4);
+  // At least 64 MiB, far beyond any cache: with less memory than that the caller refuses to measure.
+  return std::max(std::size_t{64} << 20, std::min(wanted, available_memory_bytes() / 4));
 }
 
 }  // namespace
@@ -352,6 +353,22 @@ std::vector<int> pin_threads(int threads) {
   return thread_cores;
 }
 
+int allowed_cores() { return std::max(1, count_of(allowed_topology().get(), HWLOC_OBJ_CORE)); }
+
+ThreadChoice choose_threads(int requested) {
+  ThreadChoice c;
+  c.requested = requested > 0 ? requested : omp_get_max_threads();
+  const int cores = allowed_cores();
+  c.threads = std::min(c.requested, cores);
+  if (c.threads < c.requested)
+    c.warning = fmt::format(
+        "{} threads requested ({}) but this process may run on {} core{}: using {}, one per core "
+        "(more threads would only share the cores and distort the figures)",
+        c.requested, requested > 0 ? "--threads" : "OMP_NUM_THREADS or OpenMP's default", cores,
+        cores == 1 ? "" : "s", c.threads);
+  return c;
+}
+
 namespace {
 double load_average() {
   std::ifstream loadavg("/proc/loadavg");
@@ -376,14 +393,14 @@ ThreadingContext threading_context() {
 Ceilings measure_ceilings(int threads, double seconds_budget, std::size_t array_bytes) {
   const Clock::time_point start = Clock::now();
   Ceilings c;
-  c.threads = threads > 0 ? threads : omp_get_max_threads();
+  c.threads = choose_threads(threads).threads;
   if (quick_mode()) seconds_budget = std::min(seconds_budget, 0.3);
   const ProbeSet& p = ceilings::best_probes(max_isa());
   c.isa = p.name;
   c.fma_flops_per_s = measure_fma(p, c.threads, 0.2 * seconds_budget);
 
   // One array serves both loops: read sums all of it; triad splits it into a, b, c thirds.
-  const std::size_t n = (array_bytes > 0 ? array_bytes : default_array_bytes()) / sizeof(float) / 48 * 48;
+  const std::size_t n = ceilings_array_bytes(array_bytes) / sizeof(float);
   if (n == 0) throw std::invalid_argument(fmt::format("measure_ceilings: array of {} bytes is too small", array_bytes));
   c.array_bytes = n * sizeof(float);
   const Scratch array(n);
@@ -399,6 +416,10 @@ Ceilings measure_ceilings(int threads, double seconds_budget, std::size_t array_
   });
   c.seconds = seconds_since(start);
   return c;
+}
+
+std::size_t ceilings_array_bytes(std::size_t array_bytes) {
+  return (array_bytes > 0 ? array_bytes : default_array_bytes()) / sizeof(float) / 48 * 48 * sizeof(float);
 }
 
 const Ceilings& process_ceilings() {

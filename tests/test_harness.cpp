@@ -5,7 +5,11 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <sys/stat.h>
+
+#include <cstdint>
 #include <filesystem>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
@@ -14,6 +18,7 @@
 #include "infercost/config.hpp"
 #include "infercost/cost_model.hpp"
 #include "infercost/harness.hpp"
+#include "infercost/machine.hpp"
 #include "infercost/results.hpp"
 #include "support/cli.hpp"
 
@@ -201,6 +206,80 @@ TEST(Harness, AnInterruptedRunKeepsTheCasesThatFinished) {
   for (const CaseRecord& c : on_disk.cases) EXPECT_EQ(c.status, "ok") << c.id;
 }
 
+// --context 9223372036854775807 overflowed context + 1 in the memory check: 14 of 26 cases failed
+// and the run exited 0.
+TEST(Harness, AContextOrBatchBeyondTheirRangeIsRefusedByName) {
+  RunConfig c = quick_config();
+  c.contexts = {std::numeric_limits<std::int64_t>::max()};
+  try {
+    plan_run(c);
+    FAIL() << "accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("context: 9223372036854775807 is not a number of tokens in [1,"),
+              std::string::npos)
+        << e.what();
+  }
+  c.contexts = {};
+  c.batches = {std::numeric_limits<std::int64_t>::max()};
+  EXPECT_THROW(plan_run(c), ConfigError);
+}
+
+// The quick suite planned 0.02 GiB but its peak resident set was 139 MiB: the ceiling measurement's
+// 128 MiB array was not counted.
+TEST(Harness, ThePlanCountsTheCeilingArrayAndTheEvictionBuffer) {
+  const RunPlan plan = plan_run(quick_config());
+  EXPECT_NEAR(plan.ceilings_bytes, 128.0 * (1 << 20), 192);  // a whole number of 48-float blocks
+  EXPECT_EQ(plan.eviction_bytes, 16.0 * (1 << 20));
+  EXPECT_GE(plan.total_bytes(), plan.ceilings_bytes);
+  EXPECT_GE(plan.total_bytes(), plan.measuring_bytes());
+  EXPECT_FALSE(plan.available_of.empty());
+}
+
+TEST(Harness, AFailedCaseMakesTheExitStatusOne) {
+  RunHooks hooks;
+  hooks.before_case = [](const PlannedCase& next) {
+    if (next.kind == "attention_decode") throw std::runtime_error("a kernel failed");
+  };
+  const RunRecord r = run_and_record(quick_config(), scratch_path("failing.json"), hooks);
+  EXPECT_EQ(r.status, "complete");
+  int failed = 0;
+  for (const CaseRecord& c : r.cases) failed += c.status == "failed";
+  EXPECT_GT(failed, 0);
+  EXPECT_EQ(run_exit_status(r), 1);
+  EXPECT_EQ(run_exit_status(quick_run()), 0);
+}
+
+// CI runners and `timeout` send SIGTERM: the run stops between cases as on Ctrl-C, the file says
+// "interrupted" and why, and the exit status is 143.
+TEST(Harness, SigtermStopsTheRunLikeSigint) {
+  const fs::path path = scratch_path("terminated.json");
+  install_interrupt_handler();
+  RunHooks hooks;
+  hooks.on_case_done = [](const CaseRecord&, std::size_t index, std::size_t) {
+    if (index == 1) std::raise(SIGTERM);
+  };
+  const RunRecord r = run_and_record(quick_config(), path, hooks);
+  const int status = run_exit_status(r);
+  stop_requested().store(false);
+  stop_signal().store(0);
+  EXPECT_EQ(r.status, "interrupted");
+  EXPECT_EQ(status, 143);
+  EXPECT_NE(r.error.find("SIGTERM"), std::string::npos) << r.error;
+  EXPECT_EQ(read_results(path), r);
+  EXPECT_EQ(r.cases.size(), 2u);
+}
+
+// OMP_NUM_THREADS=64 on 2 cores ran 64 threads and recorded a third more FMA throughput.
+TEST(Harness, ThreadsAreCappedAtTheCores) {
+  const ThreadChoice choice = choose_threads(64 * allowed_cores());
+  EXPECT_EQ(choice.threads, allowed_cores());
+  EXPECT_EQ(choice.requested, 64 * allowed_cores());
+  EXPECT_NE(choice.warning.find("core"), std::string::npos);
+  EXPECT_TRUE(choose_threads(1).warning.empty());
+  const Ceilings c = measure_ceilings(4 * allowed_cores(), 0.05, std::size_t{16} << 20);
+  EXPECT_EQ(c.threads, allowed_cores());
+}
+
 TEST(RunCommand, QuickSuiteEndsWithTheSideBySideTable) {
   const fs::path path = scratch_path("cli.json");
   const auto result = testing::run_cli("run --suite quick --threads 1 --out " + path.string());
@@ -234,6 +313,62 @@ TEST(RunCommand, BadInputExitsTwoNamingIt) {
   EXPECT_EQ(r.status, 2);
   EXPECT_NE(r.output.find("GiB"), std::string::npos) << r.output;
   EXPECT_FALSE(fs::exists(path));
+}
+
+TEST(RunCommand, ADeviceOrDirectoryOutIsRefusedBeforeMeasuring) {
+  const fs::path dir = scratch_path("outs");
+  fs::create_directories(dir / "sub");
+  const fs::path fifo = dir / "fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  for (const fs::path& out : {dir / "sub", fifo}) {
+    const auto r = testing::run_cli("run --suite quick --out " + out.string());
+    EXPECT_EQ(r.status, 2) << r.output;
+    EXPECT_NE(r.output.find("regular file"), std::string::npos) << r.output;
+    EXPECT_EQ(r.output.find("results:"), std::string::npos) << "measured before refusing: " << r.output;
+  }
+  EXPECT_TRUE(fs::is_fifo(fs::symlink_status(fifo)));
+  EXPECT_TRUE(fs::is_directory(dir / "sub"));
+}
+
+TEST(RunCommand, AnUnknownForcedKernelIsRefusedBeforeAnythingIsWritten) {
+  const fs::path path = scratch_path("forced.json");
+  const auto r = testing::run_cli("run --suite quick --out " + path.string(), "INFERCOST_IMPL=gemm=nosuch");
+  EXPECT_EQ(r.status, 2) << r.output;
+  EXPECT_NE(r.output.find("INFERCOST_IMPL"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("nosuch"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("infercost run:"), std::string::npos) << "planned before checking: " << r.output;
+  EXPECT_FALSE(fs::exists(path));
+}
+
+TEST(RunCommand, TwoRunsNeverShareTheDefaultFile) {
+  const auto first = testing::run_cli("run --suite quick --list");
+  const auto second = testing::run_cli("run --suite quick --list");
+  ASSERT_EQ(first.status, 0) << first.output;
+  const auto target = [](const std::string& output) {
+    const auto at = output.find("results would go to: ");
+    return at == std::string::npos ? std::string() : output.substr(at, output.find('\n', at) - at);
+  };
+  EXPECT_FALSE(target(first.output).empty()) << first.output;
+  EXPECT_NE(target(first.output), target(second.output));
+}
+
+TEST(RunCommand, AnOverflowingContextExitsTwo) {
+  const fs::path path = scratch_path("overflow.json");
+  const auto r = testing::run_cli("run --suite quick --context 9223372036854775807 --out " + path.string());
+  EXPECT_EQ(r.status, 2) << r.output;
+  EXPECT_NE(r.output.find("context"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(path));
+}
+
+TEST(Program, VersionNamesTheCommitAndAnUnknownSubCommandIsNamed) {
+  auto r = testing::run_cli("--version");
+  EXPECT_EQ(r.status, 0);
+  EXPECT_NE(r.output.find("infercost 0."), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("commit"), std::string::npos) << r.output;
+  r = testing::run_cli("frobnicate");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.output.find("unknown sub-command 'frobnicate'"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("run"), std::string::npos) << r.output;
 }
 
 }  // namespace

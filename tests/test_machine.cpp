@@ -5,8 +5,12 @@
 #include <hwloc.h>
 #include <omp.h>
 
+#include <unistd.h>
+
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <ostream>
 #include <set>
@@ -14,6 +18,7 @@
 #include <vector>
 
 #include "ceilings.hpp"
+#include "infercost/buffer.hpp"
 #include "infercost/isa.hpp"
 #include "infercost/machine.hpp"
 #include "support/cli.hpp"
@@ -255,6 +260,55 @@ TEST(Machine, CommandRefusesBadInput) {
   EXPECT_EQ(run_cli("machine --threads -1").status, 2);
   EXPECT_EQ(run_cli("machine --seconds 0").status, 2);
   EXPECT_EQ(run_cli("machine --bogus").status, 2);
+}
+
+// The memory plan ignored the cgroup: inside a 100 MiB cgroup it planned against the machine's
+// 23 GiB and was OOM-killed. A fake cgroup tree of each version, with a parent's limit binding.
+class CgroupTree : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = std::filesystem::temp_directory_path() / ("infercost_cgroup_" + std::to_string(::getpid()) + "_" +
+                                                      ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(root_);
+  }
+  void TearDown() override { std::filesystem::remove_all(root_); }
+  void put(const std::filesystem::path& relative, const std::string& text) {
+    std::filesystem::create_directories((root_ / relative).parent_path());
+    std::ofstream(root_ / relative) << text;
+  }
+  std::filesystem::path root_;
+};
+
+constexpr std::size_t kMiB = std::size_t{1} << 20;
+
+TEST_F(CgroupTree, V2LimitMinusUsageWithInactivePageCacheFree) {
+  put("memory.max", "max\n");
+  put("jobs/memory.max", std::to_string(300 * kMiB) + "\n");
+  put("jobs/memory.current", std::to_string(10 * kMiB) + "\n");
+  put("jobs/ci/memory.max", std::to_string(100 * kMiB) + "\n");
+  put("jobs/ci/memory.current", std::to_string(40 * kMiB) + "\n");
+  put("jobs/ci/memory.stat", "anon 1\ninactive_file " + std::to_string(15 * kMiB) + "\n");
+  EXPECT_EQ(cgroup_memory_room("0::/jobs/ci\n", root_), 75 * kMiB);
+  put("jobs/memory.current", std::to_string(290 * kMiB) + "\n");  // the parent binds
+  EXPECT_EQ(cgroup_memory_room("0::/jobs/ci\n", root_), 10 * kMiB);
+  EXPECT_EQ(cgroup_memory_room("0::/\n", root_), std::nullopt);  // "max": no limit
+}
+
+TEST_F(CgroupTree, V1MemoryControllerAndNoLimit) {
+  put("memory/memory.limit_in_bytes", "9223372036854771712\n");  // v1's "unlimited"
+  put("memory/job/memory.limit_in_bytes", std::to_string(100 * kMiB) + "\n");
+  put("memory/job/memory.usage_in_bytes", std::to_string(30 * kMiB) + "\n");
+  put("memory/job/memory.stat", "cache 5\ntotal_inactive_file " + std::to_string(10 * kMiB) + "\n");
+  const std::string self = "5:devices:/\n4:memory:/job\n0::/\n";
+  EXPECT_EQ(cgroup_memory_room(self, root_), 80 * kMiB);
+  EXPECT_EQ(cgroup_memory_room("4:memory:/\n", root_), std::nullopt);
+  EXPECT_EQ(cgroup_memory_room("", root_), std::nullopt);
+}
+
+TEST(AvailableMemory, IsPositiveAndNamesItsLimit) {
+  const AvailableMemory a = available_memory();
+  EXPECT_GT(a.bytes, 0u);
+  EXPECT_FALSE(a.limited_by.empty());
 }
 
 }  // namespace

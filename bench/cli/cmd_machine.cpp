@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "commands.hpp"
+#include "infercost/buffer.hpp"
 #include "infercost/config.hpp"
 #include "infercost/external.hpp"
 #include "infercost/isa.hpp"
@@ -146,7 +147,10 @@ void run(const MachineArgs& a, const CLI::App& cmd) {
     throw ConfigError(fmt::format("machine: unexpected argument '{}'", cmd.remaining().front()));
   if (a.threads < 0) throw ConfigError(fmt::format("threads: {} is negative; allowed: 0 (default) or more", a.threads));
   if (a.seconds <= 0) throw ConfigError(fmt::format("seconds: {} is not positive", a.seconds));
-  const int threads = a.threads > 0 ? a.threads : omp_get_max_threads();
+  ensure_fits_in_memory(static_cast<double>(ceilings_array_bytes()), "the ceiling measurement's array");
+  const ThreadChoice choice = choose_threads(a.threads);  // capped at the cores: ceilings never inflated
+  if (!choice.warning.empty()) fmt::print(stderr, "infercost machine: warning: {}\n", choice.warning);
+  const int threads = choice.threads;
   omp_set_num_threads(threads);
   pin_threads(threads);  // before measuring: the ceilings are those of pinned threads, as the benches'
 
@@ -160,6 +164,8 @@ void run(const MachineArgs& a, const CLI::App& cmd) {
 
   if (a.json) {
     nlohmann::json j = {{"topology", to_json(topology)},
+                        {"threads_requested", choice.requested},
+                        {"threads_warning", choice.warning},
                         {"build", to_json(build)},
                         {"threading", to_json(threading)},
                         {"ceilings", to_json(ceilings)},

@@ -7,6 +7,11 @@
 
 namespace infercost::cli {
 
+// Thrown by a sub-command to end the program with `status` after it has said why.
+struct RunExit {
+  int status;
+};
+
 void add_cost_command(CLI::App& app);
 void add_claims_command(CLI::App& app);
 // `command_line` (argv) is recorded in the results.

@@ -5,6 +5,8 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdlib>
+#include <filesystem>
+#include <optional>
 #include <new>
 #include <string>
 #include <type_traits>
@@ -19,8 +21,23 @@ struct AllocationStats {
 };
 AllocationStats allocation_stats();
 
-// Memory the system can give without swapping (MemAvailable of /proc/meminfo).
-std::size_t available_memory_bytes();
+// Memory this process can still be given, and the limit that decides it: the smallest of
+// MemAvailable (/proc/meminfo), the room left under its memory cgroup's limit (cgroup v2
+// memory.max - memory.current, v1 memory.limit_in_bytes - memory.usage_in_bytes, on the cgroup and
+// every ancestor; the inactive page cache counted as free, as the kernel reclaims it first) and
+// the room left under its address-space limit (ulimit -v minus the VmSize it already has).
+struct AvailableMemory {
+  std::size_t bytes = 0;
+  std::string limited_by;  // "MemAvailable", "cgroup memory limit" or "address-space limit (ulimit -v)"
+};
+AvailableMemory available_memory();
+std::size_t available_memory_bytes();  // available_memory().bytes
+
+// The room left under the memory cgroup limits of the process whose /proc/<pid>/cgroup reads
+// `proc_cgroup`, with the cgroup file systems mounted under `cgroup_root` (v2 at the root or at
+// <root>/unified, v1 at <root>/memory); nothing when no ancestor has a limit.
+std::optional<std::size_t> cgroup_memory_room(const std::string& proc_cgroup, const std::filesystem::path& cgroup_root);
+
 // Refuses, with a ConfigError naming `what` and both figures, an allocation of `bytes` that would
 // not fit in available memory: called before allocating anything.
 void ensure_fits_in_memory(double bytes, const std::string& what);

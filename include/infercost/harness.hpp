@@ -7,6 +7,7 @@
 // deep model the other layers' weights and KV caches evict this layer's between two of its calls.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <filesystem>
@@ -69,18 +70,31 @@ struct PlannedCase {
 struct RunPlan {
   std::vector<PlannedCase> cases;
   double budget_bytes = 0;  // the max-throughput budget
-  // Memory the run will hold at its peak, estimated from the cost model before allocating.
+  // Memory the run will hold at its peak, estimated from the cost model before allocating: the
+  // ceiling measurement's array first (freed before the layers are built), then the weights, the
+  // largest case's KV caches and activations and the cache-eviction buffer together.
   double weight_bytes = 0, largest_case_bytes = 0, eviction_bytes = 0, activation_bytes = 0;
-  double available_bytes = 0;  // MemAvailable when planned
-  double total_bytes() const { return weight_bytes + largest_case_bytes + eviction_bytes + activation_bytes; }
+  double ceilings_bytes = 0;
+  double available_bytes = 0;  // available_memory() when planned
+  std::string available_of;    // the limit that decided it: MemAvailable, the cgroup's, ulimit -v
+  double measuring_bytes() const { return weight_bytes + largest_case_bytes + eviction_bytes + activation_bytes; }
+  double total_bytes() const { return std::max(ceilings_bytes, measuring_bytes()); }
 };
+
+// The kernels the run will use ("gemm=avx2 ..."), with those INFERCOST_IMPL forces; throws
+// ConfigError when it names an unknown operator or kernel, or one this CPU or dtype cannot run.
+std::string checked_implementations(const RunConfig& config);
 
 // Plans the run; throws ConfigError naming the figures when its memory would not fit in what the
 // machine has available. Allocates nothing.
 RunPlan plan_run(const RunConfig& config);
 
-// Set by SIGINT once install_interrupt_handler() has run; a run stops between two cases when set.
+// Set by SIGINT or SIGTERM (what `timeout`, CI runners and service managers send) once
+// install_interrupt_handler() has run; a run stops between two cases when set. A second signal
+// ends the process at once.
 std::atomic<bool>& stop_requested();
+// The signal that set stop_requested(), 0 when none did.
+std::atomic<int>& stop_signal();
 void install_interrupt_handler();
 
 struct RunHooks {
@@ -88,12 +102,21 @@ struct RunHooks {
   std::function<void(const CaseRecord& finished, std::size_t index, std::size_t total)> on_case_done;
   // The progress line, "[ 7/42] decode classic L=4096 B=1 ... 0:41 elapsed, ~2:10 left".
   std::function<void(const std::string& line)> on_progress;
+  // Before each case is measured; what it throws makes that case "failed" (as a kernel's error would).
+  std::function<void(const PlannedCase& next)> before_case;
 };
 
-// Plans (refusing a run that does not fit), measures the machine's ceilings, builds the layers and
-// runs every case, rewriting `out` atomically after each one; stops early when stop_requested().
-// The record's status is "complete" or "interrupted".
+// Checks the kernels INFERCOST_IMPL forces and the results path, and plans (refusing a run that does
+// not fit): each throws ConfigError before anything is measured or written. Then measures the
+// machine's ceilings, builds the layers and runs every case, rewriting `out` atomically after each
+// one; stops early when stop_requested(). The record's status is "complete" or "interrupted".
+// When memory runs out during set-up or `out` cannot be written, the file (where it still can be
+// written) says "failed" and why, and std::runtime_error says the same.
 RunRecord run_and_record(const RunConfig& config, const std::filesystem::path& out, const RunHooks& hooks = {});
+
+// The exit status `infercost run` gives a finished record: 0 when every case is ok or skipped,
+// 1 when a case failed, 128 + the signal when a signal stopped it (130 SIGINT, 143 SIGTERM).
+int run_exit_status(const RunRecord& record);
 
 // The tables printed at the end: every case, then the classic-vs-DeepSeek comparison (when the run
 // measured both) with each measured ratio beside the cost model's.

@@ -56,6 +56,20 @@ struct ThreadingContext {
 // Overrides any binding the OpenMP runtime made from OMP_PROC_BIND / OMP_PLACES for those threads.
 std::vector<int> pin_threads(int threads);
 
+// The cores this process may run on (hwloc, its cpuset), at least 1.
+int allowed_cores();
+
+// The threads a run or a measurement uses: `requested` (0: OpenMP's default, which
+// OMP_NUM_THREADS sets), capped at allowed_cores(). More threads than cores only share the cores
+// (each thread's FMA loop, timed by itself, then counts time it did not run: a 64-thread team on
+// 2 cores reported a third more FMA throughput than the cores have).
+struct ThreadChoice {
+  int threads = 1;    // what is used
+  int requested = 1;  // what was asked, after OpenMP's default
+  std::string warning;  // says so when the request was capped
+};
+ThreadChoice choose_threads(int requested);
+
 struct Ceilings {
   int threads = 0;
   std::string isa;                   // the instruction set the FMA probe ran
@@ -76,7 +90,11 @@ ThreadingContext threading_context();
 // the last-level cache, capped at a quarter of available memory; `array_bytes` other than 0 sets
 // their size instead. With INFERCOST_BENCH_QUICK=1 in the environment (smoke runs) the arrays
 // default to 256 MiB and the budget to at most 0.3 s.
+// `threads` above allowed_cores() are capped at it: a ceiling is never inflated by oversubscription.
 Ceilings measure_ceilings(int threads = 0, double seconds_budget = 3.0, std::size_t array_bytes = 0);
+
+// The bytes of the bandwidth array measure_ceilings(…, array_bytes) allocates.
+std::size_t ceilings_array_bytes(std::size_t array_bytes = 0);
 
 // The ceilings measured once per process at OpenMP's thread count (for bench binaries), on first
 // call.

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace infercost {
@@ -44,7 +45,8 @@ struct RunRecord {
   std::vector<std::string> command_line;
   std::string git_commit;
   std::string started_at, finished_at;                // UTC, ISO 8601
-  std::string status = "running";                     // running | complete | interrupted
+  std::string status = "running";                     // running | complete | interrupted | failed
+  std::string error;                                  // why the run stopped early, when it did
   nlohmann::json machine = nlohmann::json::object();  // topology, build, threading, ceilings
   nlohmann::json config = nlohmann::json::object();
   std::vector<CaseRecord> cases;
@@ -59,9 +61,29 @@ nlohmann::json to_json(const RunRecord& r);
 // kResultsSchemaVersion, the tool is not infercost or a field is missing or of the wrong type.
 RunRecord run_record_from_json(const nlohmann::json& j);
 
-// Writes `record` to `path` through a temporary file in the same directory and a rename, creating
-// the directory when needed. Throws std::runtime_error when it cannot.
+// The file a results path names: the path itself, or the file a symbolic link points to (written
+// through, the link kept). Throws ConfigError, before anything is measured, when that is neither a
+// regular file nor absent (a directory, a device such as /dev/full, a FIFO, a dangling link).
+std::filesystem::path resolve_results_path(const std::filesystem::path& path);
+
+// Writes `record` to resolve_results_path(path) through a temporary file in the same directory and
+// a rename, creating the directory when needed. Throws std::runtime_error naming the file and the
+// system's reason (errno) when it cannot, after removing the temporary file: the previous file,
+// if any, is left as it was.
 void write_results_atomically(const RunRecord& record, const std::filesystem::path& path);
+
+// When even a new file cannot be written (a full disk), turns the `"status": "running"` of the
+// results file at `path` into `"status": "failed"` in place, overwriting those bytes only (no new
+// disk block is needed, and the file stays valid JSON). Returns whether it did.
+bool mark_results_failed_in_place(const std::filesystem::path& path);
+
+// Removes the temporary files ".<name>.<pid>.tmp" that write_results_atomically left beside `path`
+// for processes no longer running (killed with SIGKILL while writing). Returns how many.
+int remove_stale_temporaries(const std::filesystem::path& path);
+
+// The default results file of a run: <directory>/<UTC time>-<suite>-<pid>.json, so two runs
+// started in the same second (necessarily different processes) never share a file.
+std::filesystem::path default_results_path(const std::filesystem::path& directory, std::string_view suite);
 // Reads and checks a results file (run_record_from_json); a malformed file names its line.
 RunRecord read_results(const std::filesystem::path& path);
 

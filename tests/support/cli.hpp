@@ -15,8 +15,10 @@ struct CommandResult {
   std::string output;  // stdout and stderr together
 };
 
-inline CommandResult run_cli(const std::string& args) {
-  const std::string command = std::string(INFERCOST_CLI_PATH) + " " + args + " 2>&1";
+// `environment`: assignments put before the program, e.g. "INFERCOST_IMPL=gemm=nosuch".
+inline CommandResult run_cli(const std::string& args, const std::string& environment = "") {
+  const std::string command =
+      (environment.empty() ? "" : "env " + environment + " ") + std::string(INFERCOST_CLI_PATH) + " " + args + " 2>&1";
   std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(command.c_str(), "r"), pclose);
   std::string out;
   std::array<char, 4096> buffer{};
