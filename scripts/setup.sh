@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages infercost needs to build, test and run.
+# Installs the Debian 12 packages infercost needs to build, test and run; with "fuzz", also those
+# the fuzz targets need (scripts/fuzz.sh).
+#   bash scripts/setup.sh [fuzz]
 # Idempotent: when everything is present it installs nothing and prints nothing.
 set -euo pipefail
 
@@ -11,6 +13,12 @@ packages=(
   # package needs the OpenCL headers, which libdnnl-dev only recommends
   libopenblas-dev libdnnl-dev ocl-icd-opencl-dev
 )
+case "${1:-}" in
+  "") ;;
+  # clang++ and its runtime libraries, libFuzzer among them (libclang_rt.fuzzer-x86_64.a)
+  fuzz) packages+=(clang libclang-rt-14-dev) ;;
+  *) echo "usage: setup.sh [fuzz]" >&2; exit 2 ;;
+esac
 
 missing=()
 for p in "${packages[@]}"; do
