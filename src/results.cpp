@@ -295,7 +295,7 @@ RunRecord read_results(const std::filesystem::path& path) {
   json j;
   try {
     j = json::parse(text.str());
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // a syntax error, or a number beyond a double (1e400)
     throw std::runtime_error(fmt::format("{}: {}", path.string(), e.what()));
   }
   return run_record_from_json(j);
