@@ -39,10 +39,12 @@ for target in "${targets[@]}"; do
   artifacts="build/fuzz/artifacts/$target"
   rm -rf "$artifacts"  # so that what is there afterwards is this run's
   mkdir -p "$work" "$artifacts"
+  extra_seeds=()
+  [[ $target == config ]] && extra_seeds=(tests/data)  # the real configs, not copied into the corpus
   # -timeout: one input taking 10 s is a bug (a hang), reported like a crash.
   "build/fuzz/tests/fuzz/fuzz_$target" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
     -print_final_stats=1 -dict="tests/fuzz/$target.dict" -artifact_prefix="$artifacts/" \
-    "$work" "tests/fuzz/corpus/$target" "tests/fuzz/regressions/$target" >"build/fuzz/$target.log" 2>&1 &
+    "$work" "tests/fuzz/corpus/$target" "${extra_seeds[@]}" "tests/fuzz/regressions/$target" >"build/fuzz/$target.log" 2>&1 &
   pids[$target]=$!
 done
 
