@@ -804,8 +804,9 @@ json config_json(const RunConfig& config, const RunPlan& plan, const Grid& g) {
       {"seed", config.seed},
       {"budget_bytes", plan.budget_bytes},
       {"budget_fraction", config.budget_bytes > 0 ? json(nullptr) : json(config.budget_fraction)},
-      {"budget_of", config.budget_bytes > 0 ? "given (--budget-gib)"
-                                            : fmt::format("available memory at the start ({})", plan.available_of)},
+      {"budget_of", config.budget_bytes > 0
+                        ? "given (--budget-gib)"
+                        : fmt::format("available memory at the start, limited by {}", plan.available_of)},
       {"available_memory_bytes", plan.available_bytes},
       {"available_memory_of", plan.available_of},
       {"planned_peak_bytes", plan.total_bytes()},
