@@ -277,7 +277,7 @@ TEST(ClaimsCommand, TableFitsAndJsonFollowsSettings) {
 
   const CommandResult json = run_cli("claims --json --id v2.kv-93.3 --set deepseek-v2.kv-bits=16");
   ASSERT_EQ(json.status, 0) << json.output;
-  const nlohmann::json j = nlohmann::json::parse(json.output);
+  const nlohmann::json j = nlohmann::json::parse(json.stdout_text);
   ASSERT_EQ(j["claims"].size(), 1u);
   EXPECT_EQ(j["claims"][0]["verdict"], "contradicted");
 

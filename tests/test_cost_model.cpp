@@ -480,7 +480,7 @@ TEST(CostCommand, TablesFitOneHundredColumns) {
 TEST(CostCommand, JsonParsesAndHelpStatesConventions) {
   const CommandResult json = run_cli("cost --model deepseek-v2 --json");
   ASSERT_EQ(json.status, 0) << json.output;
-  const nlohmann::json j = nlohmann::json::parse(json.output);
+  const nlohmann::json j = nlohmann::json::parse(json.stdout_text);
   EXPECT_EQ(j["model"]["name"], "deepseek-v2");
   const CommandResult help = run_cli("cost --help");
   EXPECT_NE(help.output.find("multiply-add counts 2"), std::string::npos);

@@ -237,7 +237,7 @@ CommandResult run_cli(const std::string& args) {
 TEST(Machine, CommandPrintsJsonWithTheCeilings) {
   const CommandResult r = run_cli("machine --json --threads 1 --seconds 0.1");
   ASSERT_EQ(r.status, 0) << r.output;
-  const nlohmann::json j = nlohmann::json::parse(r.output);
+  const nlohmann::json j = nlohmann::json::parse(r.stdout_text);
   EXPECT_EQ(j["ceilings"]["threads"], 1);
   EXPECT_GT(j["ceilings"]["fma_flops_per_s"].get<double>(), 1e9);
   EXPECT_GT(j["ceilings"]["read_bytes_per_s"].get<double>(), 0.1e9);
